@@ -1,0 +1,324 @@
+// The GPU runtime: dispatch kernels by name, upload, read back, time.
+//
+// Work is recorded into one open command encoder and one open compute pass; it is submitted when
+// a result is read back (or flush() is called). WebGPU orders the dispatches of a pass, so one
+// pass can hold a whole forward or backward. Per submit we make one command buffer and write
+// the parameter arena once. Bind groups are cached per (kernel, buffers) and dropped with their
+// buffers; nothing is created per dispatch, which is what keeps bun-webgpu from leaking.
+import { BufferPool, GpuBuffer } from "./buffers.ts";
+import { getGpu, type Gpu } from "./device.ts";
+import { GpuRuntimeError, KernelCompileError } from "./errors.ts";
+import { PipelineCache, type CompiledKernel } from "./kernels.ts";
+
+const PARAM_SLOT = 256; // >= minUniformBufferOffsetAlignment on every adapter seen
+const PARAM_SLOTS = 4096; // dispatches per submit before an automatic flush
+
+export interface DispatchArgs {
+  /** values of the kernel's Params struct, by field name */
+  params?: Record<string, number>;
+  /** storage buffers by their WGSL variable name */
+  bind: Record<string, GpuBuffer>;
+  /** workgroup counts */
+  workgroups: [number, number?, number?];
+  /** WGSL override constants (a pipeline is compiled per distinct set) */
+  constants?: Record<string, number>;
+}
+
+export class Runtime {
+  readonly pool: BufferPool;
+  readonly pipelines: PipelineCache;
+  private readonly device: GPUDevice;
+  private readonly paramArena: GPUBuffer;
+  private readonly paramData = new ArrayBuffer(PARAM_SLOT * PARAM_SLOTS);
+  private readonly paramU32 = new Uint32Array(this.paramData);
+  private readonly paramI32 = new Int32Array(this.paramData);
+  private readonly paramF32 = new Float32Array(this.paramData);
+  private slotsUsed = 0;
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly groupsOfBuffer = new Map<number, string[]>();
+  private pendingChecks: Promise<Error | null>[] = [];
+  private batchKernels = new Set<string>();
+  private readonly stagingFree = new Map<number, GPUBuffer[]>();
+  private timing: { querySet: GPUQuerySet; resolve: GPUBuffer } | null = null;
+  private timedPassOpen = false;
+  /** number of submits so far (tests and benchmarks read it) */
+  submits = 0;
+
+  constructor(readonly gpu: Gpu) {
+    this.device = gpu.device;
+    this.pipelines = new PipelineCache(this.device);
+    this.pool = new BufferPool(this.device, gpu.limits.maxBufferSize, (c) => this.pendingChecks.push(c));
+    this.pool.addDestroyListener((b) => this.forgetBindGroups(b));
+    this.paramArena = this.device.createBuffer({
+      label: "param-arena",
+      size: PARAM_SLOT * PARAM_SLOTS,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  get hasTimestamps(): boolean {
+    return this.gpu.features.includes("timestamp-query");
+  }
+
+  // ---- buffers -------------------------------------------------------------------------
+
+  /** A pooled buffer holding `data` (f32, u32 or i32 typed array). */
+  upload(data: ArrayBufferView, label = "upload"): GpuBuffer {
+    const b = this.pool.acquire(data.byteLength, label);
+    this.write(b, data);
+    return b;
+  }
+
+  /** Writes `data` at the start of `b`, after all work recorded so far has been submitted. */
+  write(b: GpuBuffer, data: ArrayBufferView, byteOffset = 0): void {
+    this.flush(); // queue.writeBuffer runs before unsubmitted commands: submit them first
+    const bytes = data.byteLength - (data.byteLength % 4);
+    this.device.queue.writeBuffer(b.buffer, byteOffset, data.buffer, data.byteOffset, bytes);
+  }
+
+  /** Reads `bytes` bytes from `b` (default: all) after all recorded work has run. */
+  async read(b: GpuBuffer, bytes = b.size, byteOffset = 0): Promise<ArrayBuffer> {
+    const size = Math.ceil(bytes / 4) * 4;
+    const staging = this.takeStaging(size);
+    this.ensureEncoder();
+    this.endPass();
+    this.encoder!.copyBufferToBuffer(b.buffer, byteOffset, staging, 0, size);
+    this.flush();
+    await this.checkErrors();
+    await staging.mapAsync(GPUMapMode.READ, 0, size);
+    const out = staging.getMappedRange(0, size).slice(0, bytes);
+    staging.unmap();
+    this.giveStaging(size, staging);
+    return out;
+  }
+
+  async readF32(b: GpuBuffer, count: number, offset = 0): Promise<Float32Array> {
+    return new Float32Array(await this.read(b, count * 4, offset * 4));
+  }
+
+  // ---- dispatch ------------------------------------------------------------------------
+
+  dispatch(kernel: string, args: DispatchArgs): void {
+    const k = this.pipelines.get(kernel, args.constants);
+    if (!this.batchKernels.has(k.id)) {
+      this.batchKernels.add(k.id);
+      this.pendingChecks.push(k.checked);
+    }
+    const offset = this.writeParams(k, args.params ?? {});
+    const group = this.bindGroup(k, args.bind);
+    this.ensurePass();
+    this.pass!.setPipeline(k.pipeline);
+    if (k.hasParams) this.pass!.setBindGroup(0, group, [offset]);
+    else this.pass!.setBindGroup(0, group);
+    const [x, y = 1, z = 1] = args.workgroups;
+    const max = this.gpu.limits.maxComputeWorkgroupsPerDimension;
+    if (x > max || y > max || z > max || x < 1 || y < 1 || z < 1) {
+      throw new GpuRuntimeError(`${kernel}: workgroup grid ${x}x${y}x${z} is outside 1..${max} per dimension`);
+    }
+    this.pass!.dispatchWorkgroups(x, y, z);
+    if (k.hasParams && this.slotsUsed >= PARAM_SLOTS) this.flush();
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.endPass();
+    if (this.slotsUsed > 0) {
+      this.device.queue.writeBuffer(this.paramArena, 0, this.paramData, 0, this.slotsUsed * PARAM_SLOT);
+    }
+    const commands = this.encoder.finish();
+    this.device.queue.submit([commands]);
+    this.encoder = null;
+    this.slotsUsed = 0;
+    this.submits++;
+    // The validation scope opened with the encoder turns Dawn's errors into exceptions that name
+    // the kernels of this submit.
+    const kernels = [...this.batchKernels].join(", ") || "copies only";
+    this.batchKernels = new Set();
+    this.pendingChecks.push(
+      this.device
+        .popErrorScope()
+        .then((e) => (e ? new GpuRuntimeError(`GPU error in a submit running ${kernels}: ${e.message.trim()}`) : null)),
+    );
+  }
+
+  /** Waits until the GPU has finished all submitted work. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.checkErrors();
+    await this.device.queue.onSubmittedWorkDone();
+  }
+
+  /** Throws the first compile, validation or out-of-memory error reported so far. */
+  async checkErrors(): Promise<void> {
+    if (this.pendingChecks.length === 0) return;
+    const checks = this.pendingChecks;
+    this.pendingChecks = [];
+    for (const e of await Promise.all(checks)) if (e) throw e;
+  }
+
+  /**
+   * GPU time in milliseconds of the dispatches `record` makes, from timestamp queries written at
+   * the start and end of one compute pass. Undefined without the timestamp-query feature.
+   * Dawn quantizes timestamps: time many iterations inside one call.
+   */
+  async timeGpu(record: () => void): Promise<number | undefined> {
+    if (!this.hasTimestamps) {
+      record();
+      await this.sync();
+      return undefined;
+    }
+    this.flush();
+    this.timing ??= {
+      querySet: this.device.createQuerySet({ type: "timestamp", count: 2 }),
+      resolve: this.device.createBuffer({
+        size: 16,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      }),
+    };
+    this.timedPassOpen = true;
+    record();
+    this.timedPassOpen = false;
+    this.ensureEncoder();
+    this.endPass();
+    const staging = this.takeStaging(16);
+    this.encoder!.resolveQuerySet(this.timing.querySet, 0, 2, this.timing.resolve, 0);
+    this.encoder!.copyBufferToBuffer(this.timing.resolve, 0, staging, 0, 16);
+    this.flush();
+    await this.checkErrors();
+    await staging.mapAsync(GPUMapMode.READ, 0, 16);
+    const ns = new BigUint64Array(staging.getMappedRange(0, 16).slice(0));
+    staging.unmap();
+    this.giveStaging(16, staging);
+    return Number(ns[1] - ns[0]) / 1e6;
+  }
+
+  // ---- internals -----------------------------------------------------------------------
+
+  private ensureEncoder(): void {
+    if (this.encoder) return;
+    this.device.pushErrorScope("validation"); // popped in flush()
+    this.encoder = this.device.createCommandEncoder();
+  }
+
+  private ensurePass(): void {
+    this.ensureEncoder();
+    if (this.pass) return;
+    if (this.timedPassOpen && this.timing) {
+      this.pass = this.encoder!.beginComputePass({
+        timestampWrites: { querySet: this.timing.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
+      });
+    } else {
+      this.pass = this.encoder!.beginComputePass();
+    }
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  private writeParams(k: CompiledKernel, params: Record<string, number>): number {
+    if (!k.hasParams) {
+      const extra = Object.keys(params);
+      if (extra.length) throw new GpuRuntimeError(`${k.id}: has no Params, got ${extra.join(", ")}`);
+      return 0;
+    }
+    const base = (this.slotsUsed * PARAM_SLOT) / 4;
+    const fields = k.info.params;
+    for (let i = 0; i < fields.length; i++) {
+      const { name, type } = fields[i];
+      const v = params[name];
+      if (v === undefined || !Number.isFinite(v)) {
+        throw new GpuRuntimeError(`${k.id}: parameter '${name}' is ${v} (Params: ${fields.map((f) => f.name).join(", ")})`);
+      }
+      if (type === "f32") this.paramF32[base + i] = v;
+      else if (type === "u32") this.paramU32[base + i] = v;
+      else this.paramI32[base + i] = v;
+    }
+    for (const name in params) {
+      if (!fields.some((f) => f.name === name)) throw new GpuRuntimeError(`${k.id}: unknown parameter '${name}'`);
+    }
+    return this.slotsUsed++ * PARAM_SLOT;
+  }
+
+  private bindGroup(k: CompiledKernel, bind: Record<string, GpuBuffer>): GPUBindGroup {
+    const names = [...k.info.storage.keys()];
+    for (const name in bind) {
+      if (!k.info.storage.has(name)) throw new GpuRuntimeError(`${k.id}: no storage binding '${name}' (has: ${names.join(", ")})`);
+    }
+    const bufs = names.map((n) => {
+      const b = bind[n];
+      if (!b) throw new GpuRuntimeError(`${k.id}: storage binding '${n}' not given`);
+      if (b.destroyed) throw new GpuRuntimeError(`${k.id}: buffer '${b.label}' bound to '${n}' was destroyed`);
+      return b;
+    });
+    const key = `${k.id}#${bufs.map((b) => b.id).join(",")}`;
+    let group = this.bindGroups.get(key);
+    if (group) return group;
+    const maxBinding = this.gpu.limits.maxStorageBufferBindingSize;
+    const entries: GPUBindGroupEntry[] = [];
+    if (k.hasParams) entries.push({ binding: 0, resource: { buffer: this.paramArena, offset: 0, size: PARAM_SLOT } });
+    names.forEach((n, i) => {
+      const b = bufs[i];
+      if (b.size > maxBinding) {
+        throw new GpuRuntimeError(
+          `${k.id}: buffer '${b.label}' (${b.size} bytes) is larger than this adapter's storage binding limit (${maxBinding} bytes)`,
+        );
+      }
+      entries.push({ binding: k.info.storage.get(n)!.binding, resource: { buffer: b.buffer, offset: 0, size: b.size } });
+    });
+    group = this.device.createBindGroup({ label: key, layout: k.layout, entries });
+    this.bindGroups.set(key, group);
+    for (const b of bufs) {
+      const list = this.groupsOfBuffer.get(b.id);
+      if (list) list.push(key);
+      else this.groupsOfBuffer.set(b.id, [key]);
+    }
+    return group;
+  }
+
+  private forgetBindGroups(b: GpuBuffer): void {
+    for (const key of this.groupsOfBuffer.get(b.id) ?? []) {
+      const g = this.bindGroups.get(key);
+      if (g) {
+        g.destroy?.();
+        this.bindGroups.delete(key);
+      }
+    }
+    this.groupsOfBuffer.delete(b.id);
+  }
+
+  /** number of cached bind groups (tests check that it stays bounded) */
+  get bindGroupCount(): number {
+    return this.bindGroups.size;
+  }
+
+  private takeStaging(size: number): GPUBuffer {
+    return (
+      this.stagingFree.get(size)?.pop() ??
+      this.device.createBuffer({ label: "staging", size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })
+    );
+  }
+
+  private giveStaging(size: number, b: GPUBuffer): void {
+    let list = this.stagingFree.get(size);
+    if (!list) this.stagingFree.set(size, (list = []));
+    if (list.length < 4) list.push(b);
+    else b.destroy();
+  }
+}
+
+let runtime: Promise<Runtime> | undefined;
+
+/** The process-wide runtime on the process-wide GPU. */
+export function getRuntime(): Promise<Runtime> {
+  runtime ??= getGpu().then((gpu) => new Runtime(gpu));
+  return runtime;
+}
+
+export { GpuBuffer, KernelCompileError };
