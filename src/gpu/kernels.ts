@@ -12,7 +12,7 @@
 import { readKernelSources } from "./kernel_sources.ts" with { type: "macro" };
 import { KernelCompileError } from "./errors.ts";
 
-const SOURCES: Record<string, string> = readKernelSources();
+const SOURCES = new Map<string, string>(Object.entries(readKernelSources()));
 
 export type ScalarType = "u32" | "i32" | "f32";
 
@@ -30,14 +30,14 @@ export interface KernelInfo {
 const parsed = new Map<string, KernelInfo>();
 
 export function kernelNames(): string[] {
-  return Object.keys(SOURCES);
+  return [...SOURCES.keys()];
 }
 
 /** Parses (once) the bindings and Params struct of kernels/<file>.wgsl. */
 export function kernelInfo(file: string): KernelInfo {
   let info = parsed.get(file);
   if (info) return info;
-  const source = SOURCES[file];
+  const source = SOURCES.get(file);
   if (source === undefined) {
     throw new KernelCompileError(file, `no file kernels/${file}.wgsl (known: ${kernelNames().join(", ")})`);
   }
@@ -144,6 +144,6 @@ export class PipelineCache {
 
 /** Test hook: compile WGSL that is not in kernels/ under a given file name. */
 export function registerKernelSourceForTest(file: string, source: string): void {
-  SOURCES[file] = source;
+  SOURCES.set(file, source);
   parsed.delete(file);
 }

@@ -130,6 +130,7 @@ export class Runtime {
     }
     const commands = this.encoder.finish();
     this.device.queue.submit([commands]);
+    commands._destroy(); // bun-webgpu never releases command buffers by itself
     this.encoder = null;
     this.slotsUsed = 0;
     this.submits++;
@@ -218,6 +219,9 @@ export class Runtime {
   private endPass(): void {
     if (this.pass) {
       this.pass.end();
+      // bun-webgpu has no release() on pass encoders; without this each pass leaks its encoder.
+      const pass = this.pass as unknown as { lib?: { wgpuComputePassEncoderRelease?: (p: unknown) => void } };
+      pass.lib?.wgpuComputePassEncoderRelease?.(this.pass.ptr);
       this.pass = null;
     }
   }
