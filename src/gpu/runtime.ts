@@ -78,6 +78,13 @@ export class Runtime {
     this.device.queue.writeBuffer(b.buffer, byteOffset, data.buffer, data.byteOffset, bytes);
   }
 
+  /** Sets `bytes` bytes of `b` (default: all) to zero, in order with the recorded dispatches. */
+  clear(b: GpuBuffer, bytes = b.size): void {
+    this.ensureEncoder();
+    this.endPass();
+    this.encoder!.clearBuffer(b.buffer, 0, Math.ceil(bytes / 4) * 4);
+  }
+
   /** Reads `bytes` bytes from `b` (default: all) after all recorded work has run. */
   async read(b: GpuBuffer, bytes = b.size, byteOffset = 0): Promise<ArrayBuffer> {
     const size = Math.ceil(bytes / 4) * 4;
