@@ -32,6 +32,8 @@ export class Tensor {
   grad: Tensor | null = null;
   /** true for a leaf the user asked gradients for (a parameter) */
   isLeaf = false;
+  /** the innermost scope open at creation still owns the creation reference */
+  scopeOwned = false;
 
   constructor(
     readonly rt: Runtime,
@@ -42,7 +44,10 @@ export class Tensor {
     /** weights: exact-size buffer, destroyed (not pooled) when released, and never owned by a scope */
     readonly persistent = false,
   ) {
-    if (!persistent && scopes.length) scopes[scopes.length - 1].push(this);
+    if (!persistent && scopes.length) {
+      scopes[scopes.length - 1].push(this);
+      this.scopeOwned = true;
+    }
   }
 
   get size(): number {
@@ -67,6 +72,15 @@ export class Tensor {
       this.grad?.dispose();
       this.grad = null;
     }
+  }
+
+  /**
+   * The owner is done with this tensor before its scope ends: drops the creation reference now
+   * (others that retained it, such as the tape, keep theirs).
+   */
+  free(): void {
+    if (this.scopeOwned) this.scopeOwned = false;
+    this.dispose();
   }
 
   get alive(): boolean {
@@ -162,7 +176,11 @@ function closeScope(made: Tensor[], result: unknown): void {
   };
   collect(result);
   for (const t of made) {
-    if (!keep.has(t)) t.dispose();
-    else if (scopes.length) scopes[scopes.length - 1].push(t); // hand over to the enclosing scope
+    if (!t.scopeOwned) continue; // freed early by its owner
+    if (!keep.has(t)) {
+      t.scopeOwned = false;
+      t.dispose();
+    } else if (scopes.length) scopes[scopes.length - 1].push(t); // hand over to the enclosing scope
+    else t.scopeOwned = false; // now owned by the caller alone
   }
 }

@@ -1,0 +1,198 @@
+// attention_backward: first half of the attention backward: score gradients and dq.
+// Given dy [B,T,NH,HS], the saved probabilities att [B,NH,T,T] (attention_forward mode 1), k, v
+// [B,T,NKV,HS], lengths [B] and optionally dattLast [B,NH,T] (an extra gradient on the row
+// t = lengths[b]-1 of the probabilities, e.g. from the ABFT loss), for every valid row t:
+//   dP[t,c] = dy[t] . v[c]  (+ dattLast[c] when t = lengths[b]-1 and hasDattLast = 1)
+//   D[t]    = sum_c att[t,c] dP[t,c]
+//   dS[t,c] = att[t,c] (dP[t,c] - D[t])            -> dscores [B,NH,T,T]: dL/dS for the scaled
+//                                                     scores S[t,c] = scale q[t].k[c]
+//   dq[t]   = scale sum_{c <= t} dS[t,c] k[c]        -> dq [B,T,NH,HS] (written, 0 for padded rows)
+// dscores is defined only for c <= t < lengths[b]; other entries are left untouched (garbage).
+// attention_backward_dkdv.wgsl then reads dscores for dk and att for dv.
+// Bindings: 0 Params {B, T, NH, NKV, scale, hasDattLast}, 1 dy, 2 k, 3 v, 4 att, 5 lengths,
+//   6 dattLast (read; any buffer when hasDattLast = 0), 7 dscores (write), 8 dq (write).
+//   dy, k, v, dq are read as vec4: HS % 4 == 0. Override constant HS (multiple of 4, at most 128).
+// Workgroup: 64 threads (8 x 8) per (block of 32 query rows, head, batch): grid (ceil(T/32), NH, B).
+//   Layout as in attention_forward.wgsl: the block's dy rows in shared memory, V (pass 1) and K
+//   (pass 2) tiles of 16 keys; thread (ty, tx) owns rows ty + 8i, keys tx + 8j of a tile, dims
+//   vec4 tx + 8j. Pass 1 writes dP into dscores and reduces D; pass 2 turns dP into dS in place
+//   (each thread rereads only what it wrote) and accumulates dq = dS K. 29 KiB of workgroup memory.
+
+struct Params { B: u32, T: u32, NH: u32, NKV: u32, scale: f32, hasDattLast: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> dy: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> att: array<f32>;
+@group(0) @binding(5) var<storage, read> lengths: array<u32>;
+@group(0) @binding(6) var<storage, read> dattLast: array<f32>;
+@group(0) @binding(7) var<storage, read_write> dscores: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dq: array<vec4<f32>>;
+
+override HS: u32 = 128u;
+override HS4: u32 = HS / 4u;
+override DV: u32 = (HS4 + 7u) / 8u;
+
+const BR = 32u;
+const BC = 16u;
+const RS = 33u;
+const PS = 5u;
+
+var<workgroup> Ds: array<vec4<f32>, 1056>;   // [BR][RS] dy rows of the block
+var<workgroup> KVs: array<vec4<f32>, 528>;   // [BC][RS] V tile (pass 1), K tile (pass 2)
+var<workgroup> Ps: array<vec4<f32>, 160>;    // [BR][PS] dS of the tile
+var<workgroup> Dred: array<f32, 256>;        // [BR][8] partial row sums of P dP
+
+fn loadTile(src: u32, c0: u32, kend: u32, kBase: u32, kRow: u32, tid: u32) {
+  for (var i = tid; i < BC * HS4; i += 64u) {
+    let c = i / HS4;
+    let d4 = i - c * HS4;
+    var val = vec4<f32>(0.0);
+    if (c0 + c < kend) {
+      if (src == 0u) {
+        val = v[kBase + (c0 + c) * kRow + d4];
+      } else {
+        val = k[kBase + (c0 + c) * kRow + d4];
+      }
+    }
+    KVs[c * RS + d4] = val;
+  }
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let T = p.T;
+  let NH = p.NH;
+  let b = wg.z;
+  let h = wg.y;
+  let r0 = wg.x * BR;
+  let kvh = h / (NH / p.NKV);
+  let len = min(lengths[b], T);
+  let tx = tid % 8u;
+  let ty = tid / 8u;
+  let kend = min(r0 + BR, len);
+  let qRow = NH * HS4;
+  let kRow = p.NKV * HS4;
+  let qBase = b * T * qRow + h * HS4;
+  let kBase = b * T * kRow + kvh * HS4;
+  var nkeys = 0u;
+  if (kend > r0) {
+    nkeys = kend;
+  }
+  let probBase = (b * NH + h) * T;
+  let last = len - 1u;
+
+  for (var i = tid; i < BR * HS4; i += 64u) {
+    let r = i / HS4;
+    let d4 = i - r * HS4;
+    let t = r0 + r;
+    var val = vec4<f32>(0.0);
+    if (t < kend) {
+      val = dy[qBase + t * qRow + d4];
+    }
+    Ds[r * RS + d4] = val;
+  }
+
+  // ---- pass 1: dP = dy V^T (+ dattLast), D = rowsum(P dP)
+  var dpart: array<f32, 4>;
+  for (var i = 0u; i < 4u; i++) {
+    dpart[i] = 0.0;
+  }
+  for (var c0 = 0u; c0 < nkeys; c0 += BC) {
+    loadTile(0u, c0, kend, kBase, kRow, tid);
+    workgroupBarrier();
+    var s: array<f32, 8>;
+    for (var e = 0u; e < 8u; e++) {
+      s[e] = 0.0;
+    }
+    for (var d4 = 0u; d4 < HS4; d4++) {
+      let v0 = KVs[tx * RS + d4];
+      let v1 = KVs[(tx + 8u) * RS + d4];
+      for (var i = 0u; i < 4u; i++) {
+        let g = Ds[(ty + 8u * i) * RS + d4];
+        s[i * 2u] += dot(g, v0);
+        s[i * 2u + 1u] += dot(g, v1);
+      }
+    }
+    for (var i = 0u; i < 4u; i++) {
+      let r = r0 + ty + 8u * i;
+      for (var j = 0u; j < 2u; j++) {
+        let c = c0 + tx + 8u * j;
+        if (c <= r && r < len) {
+          var g = s[i * 2u + j];
+          if (p.hasDattLast != 0u && r == last) {
+            g += dattLast[probBase + c];
+          }
+          let e = (probBase + r) * T + c;
+          dpart[i] += att[e] * g;
+          dscores[e] = g;
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    Dred[(ty + 8u * i) * 8u + tx] = dpart[i];
+  }
+  workgroupBarrier();
+  var D: array<f32, 4>;
+  for (var i = 0u; i < 4u; i++) {
+    let o = (ty + 8u * i) * 8u;
+    D[i] = ((Dred[o] + Dred[o + 1u]) + (Dred[o + 2u] + Dred[o + 3u])) +
+           ((Dred[o + 4u] + Dred[o + 5u]) + (Dred[o + 6u] + Dred[o + 7u]));
+  }
+
+  // ---- pass 2: dS = P (dP - D), dq = scale dS K
+  var acc: array<vec4<f32>, 16>;
+  for (var e = 0u; e < 16u; e++) {
+    acc[e] = vec4<f32>(0.0);
+  }
+  for (var c0 = 0u; c0 < nkeys; c0 += BC) {
+    loadTile(1u, c0, kend, kBase, kRow, tid);
+    for (var i = 0u; i < 4u; i++) {
+      let r = r0 + ty + 8u * i;
+      for (var j = 0u; j < 2u; j++) {
+        let cl = tx + 8u * j;
+        let c = c0 + cl;
+        var ds = 0.0;
+        if (c <= r && r < len) {
+          let e = (probBase + r) * T + c;
+          ds = att[e] * (dscores[e] - D[i]);
+          dscores[e] = ds;
+        }
+        Ps[(ty + 8u * i) * PS + cl / 4u][cl % 4u] = ds;
+      }
+    }
+    workgroupBarrier();
+    for (var c4 = 0u; c4 < BC / 4u; c4++) {
+      var pr: array<vec4<f32>, 4>;
+      for (var i = 0u; i < 4u; i++) {
+        pr[i] = Ps[(ty + 8u * i) * PS + c4];
+      }
+      for (var cc = 0u; cc < 4u; cc++) {
+        let krow = (c4 * 4u + cc) * RS + tx;
+        for (var j = 0u; j < DV; j++) {
+          let kv = KVs[krow + 8u * j];
+          for (var i = 0u; i < 4u; i++) {
+            acc[i * 4u + j] += pr[i][cc] * kv;
+          }
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < 4u; i++) {
+    let t = r0 + ty + 8u * i;
+    if (t < T) {
+      let valid = t < len;
+      for (var j = 0u; j < DV; j++) {
+        let d4 = tx + 8u * j;
+        if (d4 < HS4) {
+          dq[qBase + t * qRow + d4] = select(vec4<f32>(0.0), acc[i * 4u + j] * p.scale, valid);
+        }
+      }
+    }
+  }
+}

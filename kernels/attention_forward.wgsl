@@ -1,0 +1,247 @@
+// attention_forward: causal softmax attention with grouped-query heads over right-padded sequences.
+//   y[b,t,h,:] = sum_{c <= t} softmax_c(scale * q[b,t,h,:] . k[b,c,h/G,:]) * v[b,c,h/G,:]   (G = NH/NKV)
+// Shapes: q [B,T,NH,HS], k and v [B,T,NKV,HS], lengths [B] (u32, sequence b holds tokens
+// t < lengths[b]; values above T are clamped to T), y [B,T,NH,HS].
+// Optional probabilities (Params.mode): 0 none (probs is a dummy and never touched);
+//   1 full: probs = att [B,NH,T,T], row t < lengths[b] holds the softmax over columns c <= t, every
+//     other entry (c > t, padded rows) is 0;
+//   2 last: probs = attLast [B,NH,T], the row t = lengths[b]-1 of att (all 0 when lengths[b] = 0).
+// Padded rows (t >= lengths[b]) get y = 0; padded tokens are never read, so they cannot leak into
+// valid rows (they may hold anything, NaN included). Softmax in f32 with max subtraction.
+// Bindings: 0 Params {B, T, NH, NKV, scale, mode}, 1 q (read), 2 k (read), 3 v (read),
+//   4 lengths (read), 5 y (write), 6 probs (write; see mode). q, k, v, y are read as vec4: HS % 4 == 0.
+// Override constant HS (head size, multiple of 4, at most 128).
+// Workgroup: 64 threads (8 x 8) per (block of BR = 32 query rows, head h, batch b): grid
+//   (ceil(T/32), NH, B). The block's Q rows sit in shared memory; K and V tiles of BC = 16 keys pass
+//   through one shared buffer (K, then V); online softmax (running max m, running sum l per row).
+//   Thread (ty, tx) owns rows ty + 8i (i < 4): scores for keys tx + 8j (j < 2) of each tile and the
+//   output dims 4*(tx + 8j) .. +3 (j < ceil(HS/32)). Shared rows are padded to 33 vec4 so that
+//   the strided row reads fall into different banks. 30 KiB of workgroup memory.
+// Full probabilities: each thread writes its raw scaled scores into att while it goes, then, once the
+//   final m and l of each row are known, the workgroup rewrites them as exp(s - m) / l (and zeros).
+// Backward needs: att (mode 1) or a recomputation; q, k, v, lengths (see attention_backward.wgsl).
+
+struct Params { B: u32, T: u32, NH: u32, NKV: u32, scale: f32, mode: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> lengths: array<u32>;
+@group(0) @binding(5) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read_write> probs: array<f32>;
+
+override HS: u32 = 128u;
+override HS4: u32 = HS / 4u;
+// vec4 output columns per thread: the thread's dims are vec4 indices tx + 8j, j < DV
+override DV: u32 = (HS4 + 7u) / 8u;
+
+const BR = 32u;        // query rows per workgroup
+const BC = 16u;        // keys per tile
+const RS = 33u;        // row stride of Qs and KVs in vec4 (128/4 + 1 pad)
+const PS = 5u;         // row stride of Ss and Ps in vec4 (16/4 + 1 pad)
+const NEG = -1.0e30;   // masked score: exp(NEG - m) == 0 for any finite m
+
+var<workgroup> Qs: array<vec4<f32>, 1056>;   // [BR][RS]
+var<workgroup> KVs: array<vec4<f32>, 528>;   // [BC][RS]: the K tile, then the V tile
+var<workgroup> Ss: array<vec4<f32>, 160>;    // [BR][PS] scaled, masked scores of the tile
+var<workgroup> Ps: array<vec4<f32>, 160>;    // [BR][PS] exp(s - m) of the tile
+var<workgroup> rowM: array<f32, 32>;
+var<workgroup> rowL: array<f32, 32>;
+
+fn max4(a: vec4<f32>) -> f32 {
+  return max(max(a.x, a.y), max(a.z, a.w));
+}
+
+@compute @workgroup_size(64)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+  let T = p.T;
+  let NH = p.NH;
+  let b = wg.z;
+  let h = wg.y;
+  let r0 = wg.x * BR;
+  let kvh = h / (NH / p.NKV);
+  let len = min(lengths[b], T);
+  let tx = tid % 8u;
+  let ty = tid / 8u;
+  // Keys 0..kend-1 are all that the valid rows of this block can see; rows t >= kend are padding.
+  let kend = min(r0 + BR, len);
+  let qRow = NH * HS4;          // vec4 stride between tokens of q and y
+  let kRow = p.NKV * HS4;       // vec4 stride between tokens of k and v
+  let qBase = b * T * qRow + h * HS4;
+  let kBase = b * T * kRow + kvh * HS4;
+  var nkeys = 0u;               // keys covered by the tiles (0 when the block is all padding)
+  if (kend > r0) {
+    nkeys = kend;
+  }
+
+  for (var i = tid; i < BR * HS4; i += 64u) {
+    let r = i / HS4;
+    let d4 = i - r * HS4;
+    let t = r0 + r;
+    var val = vec4<f32>(0.0);
+    if (t < kend) {
+      val = q[qBase + t * qRow + d4];
+    }
+    Qs[r * RS + d4] = val;
+  }
+
+  var acc: array<vec4<f32>, 16>;   // [i * 4 + j]: row ty + 8i, dims vec4 tx + 8j
+  var m: array<f32, 4>;
+  var l: array<f32, 4>;
+  for (var i = 0u; i < 4u; i++) {
+    m[i] = NEG;
+    l[i] = 0.0;
+    for (var j = 0u; j < 4u; j++) {
+      acc[i * 4u + j] = vec4<f32>(0.0);
+    }
+  }
+  let probBase = (b * NH + h) * T;   // row index base into att / attLast
+  let last = len - 1u;               // wraps when len == 0, then matches no row
+
+  for (var c0 = 0u; c0 < nkeys; c0 += BC) {
+    // ---- K tile
+    for (var i = tid; i < BC * HS4; i += 64u) {
+      let c = i / HS4;
+      let d4 = i - c * HS4;
+      var val = vec4<f32>(0.0);
+      if (c0 + c < kend) {
+        val = k[kBase + (c0 + c) * kRow + d4];
+      }
+      KVs[c * RS + d4] = val;
+    }
+    workgroupBarrier();
+
+    // ---- scores of the thread's 4 x 2 elements
+    var s: array<f32, 8>;   // [i * 2 + j]
+    for (var e = 0u; e < 8u; e++) {
+      s[e] = 0.0;
+    }
+    for (var d4 = 0u; d4 < HS4; d4++) {
+      let k0 = KVs[tx * RS + d4];
+      let k1 = KVs[(tx + 8u) * RS + d4];
+      for (var i = 0u; i < 4u; i++) {
+        let qv = Qs[(ty + 8u * i) * RS + d4];
+        s[i * 2u] += dot(qv, k0);
+        s[i * 2u + 1u] += dot(qv, k1);
+      }
+    }
+    for (var i = 0u; i < 4u; i++) {
+      let r = r0 + ty + 8u * i;
+      for (var j = 0u; j < 2u; j++) {
+        let cl = tx + 8u * j;
+        let c = c0 + cl;
+        var sv = s[i * 2u + j] * p.scale;
+        if (c > r || c >= kend) {
+          sv = NEG;
+        } else if (r < len) {
+          // raw scores; normalized once the row's final max and sum are known
+          if (p.mode == 1u) {
+            probs[(probBase + r) * T + c] = sv;
+          } else if (p.mode == 2u && r == last) {
+            probs[probBase + c] = sv;
+          }
+        }
+        s[i * 2u + j] = sv;
+        Ss[(ty + 8u * i) * PS + cl / 4u][cl % 4u] = sv;
+      }
+    }
+    workgroupBarrier();
+
+    // ---- online softmax: new row max, rescale, probabilities of the tile
+    for (var i = 0u; i < 4u; i++) {
+      let row = (ty + 8u * i) * PS;
+      let mx = max(max(max4(Ss[row]), max4(Ss[row + 1u])), max(max4(Ss[row + 2u]), max4(Ss[row + 3u])));
+      let mNew = max(m[i], mx);
+      let alpha = exp(m[i] - mNew);
+      m[i] = mNew;
+      l[i] *= alpha;
+      for (var j = 0u; j < 4u; j++) {
+        acc[i * 4u + j] *= alpha;
+      }
+      for (var j = 0u; j < 2u; j++) {
+        let cl = tx + 8u * j;
+        Ps[row + cl / 4u][cl % 4u] = exp(s[i * 2u + j] - mNew);
+      }
+    }
+    // ---- V tile (every thread is done with K since the last barrier)
+    for (var i = tid; i < BC * HS4; i += 64u) {
+      let c = i / HS4;
+      let d4 = i - c * HS4;
+      var val = vec4<f32>(0.0);
+      if (c0 + c < kend) {
+        val = v[kBase + (c0 + c) * kRow + d4];
+      }
+      KVs[c * RS + d4] = val;
+    }
+    workgroupBarrier();
+
+    // ---- acc += P V, l += row sums of P
+    for (var c4 = 0u; c4 < BC / 4u; c4++) {
+      var pr: array<vec4<f32>, 4>;
+      for (var i = 0u; i < 4u; i++) {
+        pr[i] = Ps[(ty + 8u * i) * PS + c4];
+        l[i] += (pr[i].x + pr[i].y) + (pr[i].z + pr[i].w);
+      }
+      for (var cc = 0u; cc < 4u; cc++) {
+        let vrow = (c4 * 4u + cc) * RS + tx;
+        for (var j = 0u; j < DV; j++) {
+          let vv = KVs[vrow + 8u * j];
+          for (var i = 0u; i < 4u; i++) {
+            acc[i * 4u + j] += pr[i][cc] * vv;
+          }
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  // ---- y (zero for padded rows)
+  for (var i = 0u; i < 4u; i++) {
+    let t = r0 + ty + 8u * i;
+    if (t < T) {
+      let valid = t < len;
+      let inv = 1.0 / select(1.0, l[i], valid);
+      for (var j = 0u; j < DV; j++) {
+        let d4 = tx + 8u * j;
+        if (d4 < HS4) {
+          y[qBase + t * qRow + d4] = select(vec4<f32>(0.0), acc[i * 4u + j] * inv, valid);
+        }
+      }
+    }
+  }
+
+  if (p.mode == 0u) {
+    return;
+  }
+  if (tx == 0u) {
+    for (var i = 0u; i < 4u; i++) {
+      rowM[ty + 8u * i] = m[i];
+      rowL[ty + 8u * i] = select(1.0, l[i], l[i] > 0.0);
+    }
+  }
+  storageBarrier();     // the raw scores written by other threads are visible
+  workgroupBarrier();   // rowM, rowL
+  if (p.mode == 1u) {
+    let rows = min(BR, T - r0);
+    for (var e = tid; e < rows * T; e += 64u) {
+      let r = e / T;
+      let c = e - r * T;
+      let t = r0 + r;
+      var out = 0.0;
+      if (t < len && c <= t) {
+        out = exp(probs[(probBase + t) * T + c] - rowM[r]) / rowL[r];
+      }
+      probs[(probBase + t) * T + c] = out;
+    }
+  } else if ((len > 0u && last >= r0 && last < r0 + BR) || (len == 0u && r0 == 0u)) {
+    let r = last - r0;
+    for (var c = tid; c < T; c += 64u) {
+      var out = 0.0;
+      if (len > 0u && c <= last) {
+        out = exp(probs[probBase + c] - rowM[r]) / rowL[r];
+      }
+      probs[probBase + c] = out;
+    }
+  }
+}

@@ -1,0 +1,226 @@
+// lm_head_backward: the hidden-state gradient of lm_head_forward (the LM head weight is frozen: no dW).
+//   dh[rows[r], c] += sum_j dlogits[r, j] * weight[v(j), c]      r < R, c < C, j < J
+//   v(j) = cols[j], or j when allCols = 1 (J = V)
+// ACCUMULATED (+=) into dh [M, C] (only the R chosen rows change). rows must be distinct: two
+// equal rows would race on the same dh row. Out-of-range indices are skipped (rows[r] >= M is not
+// written, v(j) >= V reads a zero row).
+// Shapes: dlogits f32 [R, J]; weight [V, C] in f32, bf16 or f16 (override DTYPE, packing as in
+//   lm_head_forward.wgsl); rows u32 [R]; cols u32 [J]; dh f32 [M, C];
+//   scratch f32 [splits, R, C] (splits > 1 only).
+// Split-K: the J columns are cut into `splits` chunks of `chunk` (a multiple of 16) so that a few
+//   rows against the whole vocabulary (R = 32, J = 50257: 10 output tiles at C = 1280) still fill
+//   the GPU. With splits = 1 entry `main` adds into dh directly; with splits > 1 it WRITES partial
+//   sums to scratch and entry `reduce` adds their sum into dh.
+// Bindings: 0 Params {R, J, C, M, V, allCols, splits, chunk}, 1 dlogits (read), 2 weight (read, u32),
+//   3 rows (read), 4 cols (read; unread when allCols = 1: bind rows again), 5 dh (read_write),
+//   6 scratch (read_write; untouched when splits = 1: bind any other writable buffer).
+// Entry `main`: 256 threads own a 32x128 tile of the gradient (rows r x channels c); thread
+//   (tx, ty) = (lid % 32, lid / 32) owns rows 4ty..4ty+3 x channels 4tx..4tx+3. J is walked in steps
+//   of BK = 16 through double-buffered shared tiles As [j][r] (dlogits, loaded j-fastest and
+//   transposed) and Bs [j][c] (gathered weight rows, loaded c-fastest: 128 threads read one
+//   contiguous row segment). 21 KiB of workgroup memory.
+//   Grid: (ceil(C/128), ceil(R/32), splits).
+// Entry `reduce`: one thread per element of [R, C]; grid1d over R·C with 256 threads per
+//   workgroup (index = gid.x + gid.y·num_workgroups.x·256).
+
+struct Params { R: u32, J: u32, C: u32, M: u32, V: u32, allCols: u32, splits: u32, chunk: u32 }
+
+override DTYPE: u32 = 0u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> dlogits: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<u32>;
+@group(0) @binding(3) var<storage, read> rows: array<u32>;
+@group(0) @binding(4) var<storage, read> cols: array<u32>;
+@group(0) @binding(5) var<storage, read_write> dh: array<f32>;
+@group(0) @binding(6) var<storage, read_write> scratch: array<f32>;
+
+const BR: u32 = 32u;
+const BC: u32 = 128u;
+const BK: u32 = 16u;
+
+var<workgroup> As: array<array<vec4<f32>, 9>, 32>;  // [buffer * BK + j][r / 4]: 32 floats + 4 of padding
+var<workgroup> Bs: array<array<vec4<f32>, 33>, 32>; // [buffer * BK + j][c / 4]: 128 floats + 4 of padding
+
+fn weightAt(e: u32) -> f32 {
+  if (DTYPE == 0u) {
+    return bitcast<f32>(weight[e]);
+  }
+  let bits = (weight[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
+  if (DTYPE == 1u) {
+    return bitcast<f32>(bits << 16u);
+  }
+  return unpack2x16float(bits).x;
+}
+
+fn dlogitsIf(e: u32, ok: bool) -> f32 {
+  if (ok) {
+    return dlogits[e];
+  }
+  return 0.0;
+}
+
+// weight[v(j), c] for tile channel c (cOk: c < C), zero past jEnd or for a bad vocabulary id
+fn weightOf(j: u32, jEnd: u32, c: u32, cOk: bool) -> f32 {
+  if (cOk && j < jEnd) {
+    var v = j;
+    if (p.allCols == 0u) {
+      v = cols[j];
+    }
+    if (v < p.V) {
+      return weightAt(v * p.C + c);
+    }
+  }
+  return 0.0;
+}
+
+// row r of the result: added into dh (splits = 1) or written to this split's scratch slice
+fn put4(r: u32, col: u32, sBase: u32, v: vec4<f32>) {
+  if (r >= p.R) {
+    return;
+  }
+  let C = p.C;
+  if (p.splits == 1u) {
+    let row = rows[r];
+    if (row >= p.M) {
+      return;
+    }
+    let i = row * C + col;
+    if (col < C) { dh[i] += v.x; }
+    if (col + 1u < C) { dh[i + 1u] += v.y; }
+    if (col + 2u < C) { dh[i + 2u] += v.z; }
+    if (col + 3u < C) { dh[i + 3u] += v.w; }
+  } else {
+    let i = sBase + r * C + col;
+    if (col < C) { scratch[i] = v.x; }
+    if (col + 1u < C) { scratch[i + 1u] = v.y; }
+    if (col + 2u < C) { scratch[i + 2u] = v.z; }
+    if (col + 3u < C) { scratch[i + 3u] = v.w; }
+  }
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let R = p.R;
+  let J = p.J;
+  let C = p.C;
+  let r0 = wg.y * BR;
+  let c0 = wg.x * BC;
+  let split = wg.z;
+  let jStart = split * p.chunk;
+  let jEnd = min(J, jStart + p.chunk);
+
+  // A (dlogits) load roles: column j + lj of tile rows lr, lr + 16
+  let lj = lid & 15u;
+  let lr = lid >> 4u;
+  let aOk0 = r0 + lr < R;
+  let aOk1 = r0 + lr + 16u < R;
+  let aOff0 = (r0 + lr) * J;
+  let aOff1 = (r0 + lr + 16u) * J;
+  let sq = lr >> 2u;
+  let sc = lr & 3u;
+  // B (weight) load roles: channel c0 + bc of the weight rows of columns j + br + 2i
+  let bc = lid & 127u;
+  let br = lid >> 7u;
+  let bcOk = c0 + bc < C;
+  let bq = bc >> 2u;
+  let bcc = bc & 3u;
+
+  let tx = lid & 31u;
+  let ty = lid >> 5u;
+
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+
+  // jEnd may be <= jStart for trailing splits: then steps = 0 and the tile writes zeros
+  let steps = (max(jEnd, jStart) - jStart + BK - 1u) / BK;
+  var ra: vec2<f32>;
+  var rb0: vec4<f32>;
+  var rb1: vec4<f32>;
+  {
+    let j = jStart + lj;
+    ra = vec2<f32>(dlogitsIf(aOff0 + j, aOk0 && j < jEnd), dlogitsIf(aOff1 + j, aOk1 && j < jEnd));
+    let jb = jStart + br;
+    let c = c0 + bc;
+    rb0 = vec4<f32>(weightOf(jb, jEnd, c, bcOk), weightOf(jb + 2u, jEnd, c, bcOk),
+                    weightOf(jb + 4u, jEnd, c, bcOk), weightOf(jb + 6u, jEnd, c, bcOk));
+    rb1 = vec4<f32>(weightOf(jb + 8u, jEnd, c, bcOk), weightOf(jb + 10u, jEnd, c, bcOk),
+                    weightOf(jb + 12u, jEnd, c, bcOk), weightOf(jb + 14u, jEnd, c, bcOk));
+    As[lj][sq][sc] = ra.x;
+    As[lj][sq + 4u][sc] = ra.y;
+    Bs[br][bq][bcc] = rb0.x;
+    Bs[br + 2u][bq][bcc] = rb0.y;
+    Bs[br + 4u][bq][bcc] = rb0.z;
+    Bs[br + 6u][bq][bcc] = rb0.w;
+    Bs[br + 8u][bq][bcc] = rb1.x;
+    Bs[br + 10u][bq][bcc] = rb1.y;
+    Bs[br + 12u][bq][bcc] = rb1.z;
+    Bs[br + 14u][bq][bcc] = rb1.w;
+  }
+  workgroupBarrier();
+
+  for (var s = 0u; s < steps; s++) {
+    let cur = (s & 1u) * BK;
+    let nxt = BK - cur;
+    let more = s + 1u < steps;
+    if (more) {
+      let j = jStart + (s + 1u) * BK + lj;
+      ra = vec2<f32>(dlogitsIf(aOff0 + j, aOk0 && j < jEnd), dlogitsIf(aOff1 + j, aOk1 && j < jEnd));
+      let jb = jStart + (s + 1u) * BK + br;
+      let c = c0 + bc;
+      rb0 = vec4<f32>(weightOf(jb, jEnd, c, bcOk), weightOf(jb + 2u, jEnd, c, bcOk),
+                      weightOf(jb + 4u, jEnd, c, bcOk), weightOf(jb + 6u, jEnd, c, bcOk));
+      rb1 = vec4<f32>(weightOf(jb + 8u, jEnd, c, bcOk), weightOf(jb + 10u, jEnd, c, bcOk),
+                      weightOf(jb + 12u, jEnd, c, bcOk), weightOf(jb + 14u, jEnd, c, bcOk));
+    }
+    for (var kk = 0u; kk < BK; kk++) {
+      let a = As[cur + kk][ty];
+      let b = Bs[cur + kk][tx];
+      acc0 = fma(vec4<f32>(a.x), b, acc0);
+      acc1 = fma(vec4<f32>(a.y), b, acc1);
+      acc2 = fma(vec4<f32>(a.z), b, acc2);
+      acc3 = fma(vec4<f32>(a.w), b, acc3);
+    }
+    if (more) {
+      As[nxt + lj][sq][sc] = ra.x;
+      As[nxt + lj][sq + 4u][sc] = ra.y;
+      Bs[nxt + br][bq][bcc] = rb0.x;
+      Bs[nxt + br + 2u][bq][bcc] = rb0.y;
+      Bs[nxt + br + 4u][bq][bcc] = rb0.z;
+      Bs[nxt + br + 6u][bq][bcc] = rb0.w;
+      Bs[nxt + br + 8u][bq][bcc] = rb1.x;
+      Bs[nxt + br + 10u][bq][bcc] = rb1.y;
+      Bs[nxt + br + 12u][bq][bcc] = rb1.z;
+      Bs[nxt + br + 14u][bq][bcc] = rb1.w;
+    }
+    workgroupBarrier();
+  }
+
+  let sBase = split * R * C;
+  let r = r0 + 4u * ty;
+  let col = c0 + 4u * tx;
+  put4(r, col, sBase, acc0);
+  put4(r + 1u, col, sBase, acc1);
+  put4(r + 2u, col, sBase, acc2);
+  put4(r + 3u, col, sBase, acc3);
+}
+
+@compute @workgroup_size(256)
+fn reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let RC = p.R * p.C;
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= RC) {
+    return;
+  }
+  let row = rows[i / p.C];
+  if (row >= p.M) {
+    return;
+  }
+  var sum = 0.0;
+  for (var s = 0u; s < p.splits; s++) {
+    sum += scratch[s * RC + i];
+  }
+  dh[row * p.C + i % p.C] += sum;
+}

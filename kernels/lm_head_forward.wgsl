@@ -1,0 +1,193 @@
+// lm_head_forward: logits of chosen rows and (optionally) chosen vocabulary columns.
+//   logits[r, j] = sum_c h[rows[r], c] * weight[v(j), c]      r < R, j < J, c < C
+//   v(j) = cols[j], or v(j) = j when allCols = 1 (then J = V: every column)
+// Shapes: h f32 [M, C] (the final hidden states of all M = B·T positions); rows u32 [R] (indices
+//   into h); cols u32 [J] (vocabulary ids); weight [V, C] (the tied wte or lm_head.weight) in f32,
+//   bf16 or f16 (override DTYPE; 16-bit values two per u32 word, element 2j in the low 16 bits,
+//   little-endian as safetensors; bf16 = bits << 16, f16 via unpack2x16float); logits f32 [R, J].
+//   Out-of-range indices (rows[r] >= M, v(j) >= V) read as zero rows instead of out of bounds.
+// Bindings: 0 Params {R, J, C, M, V, allCols}, 1 h (read), 2 weight (read, u32), 3 rows (read),
+//   4 cols (read; not read when allCols = 1: bind rows again), 5 logits (write).
+// Workgroup: 256 threads own a 32x128 tile of logits (rows r x cols j); thread (tx, ty) =
+//   (lid % 32, lid / 32) owns rows 4ty..4ty+3 x cols 4tx..4tx+3. C is walked in steps of BK = 16
+//   through double-buffered shared tiles As [c][r] and Bs [c][j] (both gathered rows, loaded
+//   c-fastest: 16 threads read 64 contiguous bytes of one row, then transposed into shared memory,
+//   rows padded by 4 floats); the gathered row offsets are computed once. With R = 32 the kernel
+//   streams the weight once: it is bound by memory bandwidth. 21 KiB of workgroup memory.
+// Grid: (ceil(J/128), ceil(R/32)).
+// Backward (lm_head_backward) needs rows, cols, the weight, and dlogits; the weight is frozen.
+
+struct Params { R: u32, J: u32, C: u32, M: u32, V: u32, allCols: u32 }
+
+override DTYPE: u32 = 0u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> h: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<u32>;
+@group(0) @binding(3) var<storage, read> rows: array<u32>;
+@group(0) @binding(4) var<storage, read> cols: array<u32>;
+@group(0) @binding(5) var<storage, read_write> logits: array<f32>;
+
+const BR: u32 = 32u;
+const BJ: u32 = 128u;
+const BK: u32 = 16u;
+
+var<workgroup> As: array<array<vec4<f32>, 9>, 32>;  // [buffer * BK + c][r / 4]: 32 floats + 4 of padding
+var<workgroup> Bs: array<array<vec4<f32>, 33>, 32>; // [buffer * BK + c][j / 4]: 128 floats + 4 of padding
+
+fn weightAt(e: u32) -> f32 {
+  if (DTYPE == 0u) {
+    return bitcast<f32>(weight[e]);
+  }
+  let bits = (weight[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
+  if (DTYPE == 1u) {
+    return bitcast<f32>(bits << 16u);
+  }
+  return unpack2x16float(bits).x;
+}
+
+fn hIf(e: u32, ok: bool) -> f32 {
+  if (ok) {
+    return h[e];
+  }
+  return 0.0;
+}
+
+fn weightIf(e: u32, ok: bool) -> f32 {
+  if (ok) {
+    return weightAt(e);
+  }
+  return 0.0;
+}
+
+// offset of the h row of tile row r (and whether it exists)
+fn rowOffset(r: u32) -> vec2<u32> {
+  if (r < p.R) {
+    let row = rows[r];
+    if (row < p.M) {
+      return vec2<u32>(row * p.C, 1u);
+    }
+  }
+  return vec2<u32>(0u, 0u);
+}
+
+// offset of the weight row of tile column j (and whether it exists)
+fn colOffset(j: u32) -> vec2<u32> {
+  if (j < p.J) {
+    var v = j;
+    if (p.allCols == 0u) {
+      v = cols[j];
+    }
+    if (v < p.V) {
+      return vec2<u32>(v * p.C, 1u);
+    }
+  }
+  return vec2<u32>(0u, 0u);
+}
+
+fn store4(rowBase: u32, col: u32, v: vec4<f32>) {
+  if (col < p.J) { logits[rowBase + col] = v.x; }
+  if (col + 1u < p.J) { logits[rowBase + col + 1u] = v.y; }
+  if (col + 2u < p.J) { logits[rowBase + col + 2u] = v.z; }
+  if (col + 3u < p.J) { logits[rowBase + col + 3u] = v.w; }
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let C = p.C;
+  let r0 = wg.y * BR;
+  let j0 = wg.x * BJ;
+
+  // load roles: channel c0 + lc of tile rows lr, lr + 16 (A) and tile columns lr + 16i (B)
+  let lc = lid & 15u;
+  let lr = lid >> 4u;
+  let a0 = rowOffset(r0 + lr);
+  let a1 = rowOffset(r0 + lr + 16u);
+  let g0 = colOffset(j0 + lr);
+  let g1 = colOffset(j0 + lr + 16u);
+  let g2 = colOffset(j0 + lr + 32u);
+  let g3 = colOffset(j0 + lr + 48u);
+  let g4 = colOffset(j0 + lr + 64u);
+  let g5 = colOffset(j0 + lr + 80u);
+  let g6 = colOffset(j0 + lr + 96u);
+  let g7 = colOffset(j0 + lr + 112u);
+  let sq = lr >> 2u; // shared vec4 of tile row/col lr; lr + 16i is at sq + 4i
+  let sc = lr & 3u;
+
+  let tx = lid & 31u;
+  let ty = lid >> 5u;
+
+  var acc0 = vec4<f32>(0.0);
+  var acc1 = vec4<f32>(0.0);
+  var acc2 = vec4<f32>(0.0);
+  var acc3 = vec4<f32>(0.0);
+
+  let steps = (C + BK - 1u) / BK;
+  var ra: vec2<f32>;
+  var rb0: vec4<f32>;
+  var rb1: vec4<f32>;
+  {
+    let c = lc;
+    let ok = c < C;
+    ra = vec2<f32>(hIf(a0.x + c, ok && a0.y != 0u), hIf(a1.x + c, ok && a1.y != 0u));
+    rb0 = vec4<f32>(weightIf(g0.x + c, ok && g0.y != 0u), weightIf(g1.x + c, ok && g1.y != 0u),
+                    weightIf(g2.x + c, ok && g2.y != 0u), weightIf(g3.x + c, ok && g3.y != 0u));
+    rb1 = vec4<f32>(weightIf(g4.x + c, ok && g4.y != 0u), weightIf(g5.x + c, ok && g5.y != 0u),
+                    weightIf(g6.x + c, ok && g6.y != 0u), weightIf(g7.x + c, ok && g7.y != 0u));
+    As[lc][sq][sc] = ra.x;
+    As[lc][sq + 4u][sc] = ra.y;
+    Bs[lc][sq][sc] = rb0.x;
+    Bs[lc][sq + 4u][sc] = rb0.y;
+    Bs[lc][sq + 8u][sc] = rb0.z;
+    Bs[lc][sq + 12u][sc] = rb0.w;
+    Bs[lc][sq + 16u][sc] = rb1.x;
+    Bs[lc][sq + 20u][sc] = rb1.y;
+    Bs[lc][sq + 24u][sc] = rb1.z;
+    Bs[lc][sq + 28u][sc] = rb1.w;
+  }
+  workgroupBarrier();
+
+  for (var s = 0u; s < steps; s++) {
+    let cur = (s & 1u) * BK;
+    let nxt = BK - cur;
+    let more = s + 1u < steps;
+    if (more) {
+      let c = (s + 1u) * BK + lc;
+      let ok = c < C;
+      ra = vec2<f32>(hIf(a0.x + c, ok && a0.y != 0u), hIf(a1.x + c, ok && a1.y != 0u));
+      rb0 = vec4<f32>(weightIf(g0.x + c, ok && g0.y != 0u), weightIf(g1.x + c, ok && g1.y != 0u),
+                      weightIf(g2.x + c, ok && g2.y != 0u), weightIf(g3.x + c, ok && g3.y != 0u));
+      rb1 = vec4<f32>(weightIf(g4.x + c, ok && g4.y != 0u), weightIf(g5.x + c, ok && g5.y != 0u),
+                      weightIf(g6.x + c, ok && g6.y != 0u), weightIf(g7.x + c, ok && g7.y != 0u));
+    }
+    for (var kk = 0u; kk < BK; kk++) {
+      let a = As[cur + kk][ty];
+      let b = Bs[cur + kk][tx];
+      acc0 = fma(vec4<f32>(a.x), b, acc0);
+      acc1 = fma(vec4<f32>(a.y), b, acc1);
+      acc2 = fma(vec4<f32>(a.z), b, acc2);
+      acc3 = fma(vec4<f32>(a.w), b, acc3);
+    }
+    if (more) {
+      As[nxt + lc][sq][sc] = ra.x;
+      As[nxt + lc][sq + 4u][sc] = ra.y;
+      Bs[nxt + lc][sq][sc] = rb0.x;
+      Bs[nxt + lc][sq + 4u][sc] = rb0.y;
+      Bs[nxt + lc][sq + 8u][sc] = rb0.z;
+      Bs[nxt + lc][sq + 12u][sc] = rb0.w;
+      Bs[nxt + lc][sq + 16u][sc] = rb1.x;
+      Bs[nxt + lc][sq + 20u][sc] = rb1.y;
+      Bs[nxt + lc][sq + 24u][sc] = rb1.z;
+      Bs[nxt + lc][sq + 28u][sc] = rb1.w;
+    }
+    workgroupBarrier();
+  }
+
+  let J = p.J;
+  let r = r0 + 4u * ty;
+  let j = j0 + 4u * tx;
+  if (r < p.R) { store4(r * J, j, acc0); }
+  if (r + 1u < p.R) { store4((r + 1u) * J, j, acc1); }
+  if (r + 2u < p.R) { store4((r + 2u) * J, j, acc2); }
+  if (r + 3u < p.R) { store4((r + 3u) * J, j, acc3); }
+}

@@ -1,0 +1,223 @@
+// matmul_backward_weight: the weight (and bias) gradient of matmul_forward (out = inp · weightᵀ + bias).
+//   dweight[b, n, k] += sum_m dout[b, m, n] * inp[b, m, k]      n < N, k < K, m < M
+//   dbias[b, n]      += sum_m dout[b, m, n]                      (hasBias = 1)
+// ACCUMULATED (+=), the parameter-gradient convention. f32 weights only (trained weights are f32).
+// One weight shared by every batch is the unbatched case with M·batch rows (src/ops/matmul.ts
+// folds it); batch > 1 here means per-batch weights: dweight [batch, N, K], dbias [batch, N].
+// Shapes: dout f32 [batch, M, N]; inp f32 [batch, M, K]; dweight f32 [batch, N, K]; dbias f32 [batch, N];
+//   scratch f32 [batch, splits, N·K + N] (splits > 1 only).
+// Split-K: the M rows are cut into `splits` chunks of `chunk` rows (a multiple of 8) so that small
+//   outputs (e.g. 1280x1280 from 5120 rows: 100 tiles) still fill the GPU. With splits = 1, entry
+//   `main` adds straight into dweight/dbias; with splits > 1 it WRITES each chunk's partial sums to
+//   scratch and entry `reduce` then adds the splits' sum into dweight/dbias (a second dispatch).
+// Bindings: 0 Params {M, N, K, batch, hasBias, splits, chunk}, 1 dout (read), 2 inp (read),
+//   3 dweight (read_write), 4 dbias (read_write; not touched when hasBias = 0), 5 scratch
+//   (read_write; not touched when splits = 1). Unused writable bindings may be any buffer that
+//   does not alias another writable binding (src/ops/matmul.ts binds a small placeholder).
+// Entry `main`: 256 threads own a 128x128 tile of dweight (rows n x cols k), 8x8 per thread as in
+//   matmul_forward. M is walked in steps of BK = 8 through double-buffered shared tiles As [m][n]
+//   (dout rows) and Bs [m][k] (inp rows), both loaded column-fastest (128 threads read a contiguous
+//   row segment) with no transposition; rows padded to 132 floats. The workgroups of the first
+//   column of tiles (wg.x = 0) also sum their As rows into dbias (threads 0..127, one n each).
+//   Grid: (ceil(K/128), ceil(N/128), batch·splits), z = b·splits + split.
+// Entry `reduce`: one thread per element of [batch, N·K + N]; grid1d over batch·(N·K + N) with 256
+//   threads per workgroup (index = gid.x + gid.y·num_workgroups.x·256).
+
+struct Params { M: u32, N: u32, K: u32, batch: u32, hasBias: u32, splits: u32, chunk: u32 }
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> dout: array<f32>;
+@group(0) @binding(2) var<storage, read> inp: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dweight: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dbias: array<f32>;
+@group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
+
+const BM: u32 = 128u;
+const BN: u32 = 128u;
+const BK: u32 = 8u;
+const ROW4: u32 = 33u; // vec4s per shared row: 128 floats + 4 of padding
+
+var<workgroup> As: array<array<vec4<f32>, ROW4>, 16>; // [buffer * BK + m][n / 4]
+var<workgroup> Bs: array<array<vec4<f32>, ROW4>, 16>; // [buffer * BK + m][k / 4]
+
+fn doutIf(e: u32, ok: bool) -> f32 {
+  if (ok) {
+    return dout[e];
+  }
+  return 0.0;
+}
+
+fn inpIf(e: u32, ok: bool) -> f32 {
+  if (ok) {
+    return inp[e];
+  }
+  return 0.0;
+}
+
+// one element of the result: added into dweight (splits = 1) or written to scratch
+fn put(directIndex: u32, scratchIndex: u32, v: f32) {
+  if (p.splits == 1u) {
+    dweight[directIndex] += v;
+  } else {
+    scratch[scratchIndex] = v;
+  }
+}
+
+fn put4(row: u32, col: u32, wBase: u32, sBase: u32, v: vec4<f32>) {
+  let i = row * p.K + col;
+  if (col < p.K) { put(wBase + i, sBase + i, v.x); }
+  if (col + 1u < p.K) { put(wBase + i + 1u, sBase + i + 1u, v.y); }
+  if (col + 2u < p.K) { put(wBase + i + 2u, sBase + i + 2u, v.z); }
+  if (col + 3u < p.K) { put(wBase + i + 3u, sBase + i + 3u, v.w); }
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let M = p.M;
+  let N = p.N;
+  let K = p.K;
+  let b = wg.z / p.splits;
+  let split = wg.z % p.splits;
+  let mStart = split * p.chunk;
+  let mEnd = min(M, mStart + p.chunk);
+  let n0 = wg.y * BM;
+  let k0 = wg.x * BN;
+
+  // load roles: column c of the tile, rows m + lr, m + lr + 2, m + lr + 4, m + lr + 6 of the step
+  let c = lid & 127u;
+  let lr = lid >> 7u;
+  let aOk = n0 + c < N;
+  let bOk = k0 + c < K;
+  let aOff = b * M * N + n0 + c;
+  let bOff = b * M * K + k0 + c;
+  let q = c >> 2u;
+  let qc = c & 3u;
+
+  let tx = lid & 15u;
+  let ty = lid >> 4u;
+  let doBias = p.hasBias != 0u && wg.x == 0u && lid < BM;
+
+  var acc: array<vec4<f32>, 16>;
+  var biasAcc = 0.0;
+
+  // mEnd may be <= mStart for trailing splits: then steps = 0 and the tile writes zeros
+  let steps = (max(mEnd, mStart) - mStart + BK - 1u) / BK;
+  var ra: vec4<f32>;
+  var rb: vec4<f32>;
+  {
+    let m = mStart + lr;
+    ra = vec4<f32>(doutIf(aOff + m * N, aOk && m < mEnd), doutIf(aOff + (m + 2u) * N, aOk && m + 2u < mEnd),
+                   doutIf(aOff + (m + 4u) * N, aOk && m + 4u < mEnd), doutIf(aOff + (m + 6u) * N, aOk && m + 6u < mEnd));
+    rb = vec4<f32>(inpIf(bOff + m * K, bOk && m < mEnd), inpIf(bOff + (m + 2u) * K, bOk && m + 2u < mEnd),
+                   inpIf(bOff + (m + 4u) * K, bOk && m + 4u < mEnd), inpIf(bOff + (m + 6u) * K, bOk && m + 6u < mEnd));
+    As[lr][q][qc] = ra.x;
+    As[lr + 2u][q][qc] = ra.y;
+    As[lr + 4u][q][qc] = ra.z;
+    As[lr + 6u][q][qc] = ra.w;
+    Bs[lr][q][qc] = rb.x;
+    Bs[lr + 2u][q][qc] = rb.y;
+    Bs[lr + 4u][q][qc] = rb.z;
+    Bs[lr + 6u][q][qc] = rb.w;
+  }
+  workgroupBarrier();
+
+  for (var s = 0u; s < steps; s++) {
+    let cur = (s & 1u) * BK;
+    let nxt = BK - cur;
+    let more = s + 1u < steps;
+    if (more) {
+      let m = mStart + (s + 1u) * BK + lr;
+      ra = vec4<f32>(doutIf(aOff + m * N, aOk && m < mEnd), doutIf(aOff + (m + 2u) * N, aOk && m + 2u < mEnd),
+                     doutIf(aOff + (m + 4u) * N, aOk && m + 4u < mEnd), doutIf(aOff + (m + 6u) * N, aOk && m + 6u < mEnd));
+      rb = vec4<f32>(inpIf(bOff + m * K, bOk && m < mEnd), inpIf(bOff + (m + 2u) * K, bOk && m + 2u < mEnd),
+                     inpIf(bOff + (m + 4u) * K, bOk && m + 4u < mEnd), inpIf(bOff + (m + 6u) * K, bOk && m + 6u < mEnd));
+    }
+    for (var kk = 0u; kk < BK; kk++) {
+      let r = cur + kk;
+      let a0 = As[r][ty];
+      let a1 = As[r][ty + 16u];
+      let b0 = Bs[r][tx];
+      let b1 = Bs[r][tx + 16u];
+      acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
+      acc[1] = fma(vec4<f32>(a0.x), b1, acc[1]);
+      acc[2] = fma(vec4<f32>(a0.y), b0, acc[2]);
+      acc[3] = fma(vec4<f32>(a0.y), b1, acc[3]);
+      acc[4] = fma(vec4<f32>(a0.z), b0, acc[4]);
+      acc[5] = fma(vec4<f32>(a0.z), b1, acc[5]);
+      acc[6] = fma(vec4<f32>(a0.w), b0, acc[6]);
+      acc[7] = fma(vec4<f32>(a0.w), b1, acc[7]);
+      acc[8] = fma(vec4<f32>(a1.x), b0, acc[8]);
+      acc[9] = fma(vec4<f32>(a1.x), b1, acc[9]);
+      acc[10] = fma(vec4<f32>(a1.y), b0, acc[10]);
+      acc[11] = fma(vec4<f32>(a1.y), b1, acc[11]);
+      acc[12] = fma(vec4<f32>(a1.z), b0, acc[12]);
+      acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
+      acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
+      acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
+    }
+    if (doBias) {
+      for (var kk = 0u; kk < BK; kk++) {
+        biasAcc += As[cur + kk][lid >> 2u][lid & 3u];
+      }
+    }
+    if (more) {
+      As[nxt + lr][q][qc] = ra.x;
+      As[nxt + lr + 2u][q][qc] = ra.y;
+      As[nxt + lr + 4u][q][qc] = ra.z;
+      As[nxt + lr + 6u][q][qc] = ra.w;
+      Bs[nxt + lr][q][qc] = rb.x;
+      Bs[nxt + lr + 2u][q][qc] = rb.y;
+      Bs[nxt + lr + 4u][q][qc] = rb.z;
+      Bs[nxt + lr + 6u][q][qc] = rb.w;
+    }
+    workgroupBarrier();
+  }
+
+  let NK = N * K;
+  let wBase = b * NK;
+  let sBase = wg.z * (NK + N);
+  if (doBias && n0 + lid < N) {
+    if (p.splits == 1u) {
+      dbias[b * N + n0 + lid] += biasAcc;
+    } else {
+      scratch[sBase + NK + n0 + lid] = biasAcc;
+    }
+  }
+  let c0 = k0 + 4u * tx;
+  let c1 = c0 + 64u;
+  let r0 = n0 + 4u * ty;
+  let r1 = r0 + 64u;
+  if (r0 < N) { put4(r0, c0, wBase, sBase, acc[0]); put4(r0, c1, wBase, sBase, acc[1]); }
+  if (r0 + 1u < N) { put4(r0 + 1u, c0, wBase, sBase, acc[2]); put4(r0 + 1u, c1, wBase, sBase, acc[3]); }
+  if (r0 + 2u < N) { put4(r0 + 2u, c0, wBase, sBase, acc[4]); put4(r0 + 2u, c1, wBase, sBase, acc[5]); }
+  if (r0 + 3u < N) { put4(r0 + 3u, c0, wBase, sBase, acc[6]); put4(r0 + 3u, c1, wBase, sBase, acc[7]); }
+  if (r1 < N) { put4(r1, c0, wBase, sBase, acc[8]); put4(r1, c1, wBase, sBase, acc[9]); }
+  if (r1 + 1u < N) { put4(r1 + 1u, c0, wBase, sBase, acc[10]); put4(r1 + 1u, c1, wBase, sBase, acc[11]); }
+  if (r1 + 2u < N) { put4(r1 + 2u, c0, wBase, sBase, acc[12]); put4(r1 + 2u, c1, wBase, sBase, acc[13]); }
+  if (r1 + 3u < N) { put4(r1 + 3u, c0, wBase, sBase, acc[14]); put4(r1 + 3u, c1, wBase, sBase, acc[15]); }
+}
+
+@compute @workgroup_size(256)
+fn reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let NK = p.N * p.K;
+  let per = NK + p.N;
+  let i = gid.x + gid.y * nwg.x * 256u;
+  if (i >= p.batch * per) {
+    return;
+  }
+  let b = i / per;
+  let e = i % per;
+  if (e >= NK && p.hasBias == 0u) {
+    return;
+  }
+  let base = b * p.splits * per + e;
+  var sum = 0.0;
+  for (var s = 0u; s < p.splits; s++) {
+    sum += scratch[base + s * per];
+  }
+  if (e < NK) {
+    dweight[b * NK + e] += sum;
+  } else {
+    dbias[b * p.N + e - NK] += sum;
+  }
+}

@@ -1,0 +1,209 @@
+// matmul_forward: out = inp · weightᵀ (+ bias), the nn.Linear product, optionally batched.
+//   out[b, m, n] = sum_k inp[b, m, k] * weight[b', n, k] (+ bias[b', n])      m < M, n < N, k < K
+// Shapes: inp f32 [batch, M, K]; weight [N, K] (nn.Linear: [out_features, in_features]) in f32, bf16
+//   or f16; bias f32 [N]; out f32 [batch, M, N]. b' = b, or 0 when sharedW = 1 (one weight and bias
+//   for every batch, e.g. a linear layer applied to B*T rows); per-batch weights serve batched
+//   products such as q·kᵀ.
+// Weight storage (override DTYPE): the weight is bound as array<u32>.
+//   DTYPE 0: f32, one value per word (bitcast)
+//   DTYPE 1: bf16, two per word, element 2j in the low 16 bits (little-endian, as safetensors);
+//            value = bitcast<f32>(bits << 16)
+//   DTYPE 2: f16, same packing, unpack2x16float (core WGSL: needs no shader-f16)
+//   Packed element indices run over the whole buffer (b'·N·K + n·K + k), so odd K is fine.
+// Computation and accumulation are f32.
+// Bindings: 0 Params {M, N, K, sharedW, hasBias}, 1 inp (read), 2 weight (read, u32), 3 bias (read;
+//   when hasBias = 0 it is not read: bind any buffer, e.g. the weight again), 4 out (write).
+// Workgroup: 256 threads own a 128x128 tile of out; thread (tx, ty) = (lid % 16, lid / 16) owns 8x8
+//   outputs: rows {4ty..4ty+3, 64+4ty..64+4ty+3} x cols {4tx..4tx+3, 64+4tx..64+4tx+3}, so that
+//   its shared-memory reads are vec4s and a warp's B reads cover 256 contiguous bytes.
+//   K is walked in steps of BK = 8 through double-buffered shared tiles As, Bs [k][m] (transposed,
+//   rows padded to 132 floats: the transposing stores hit 32 distinct banks); the next step's
+//   global loads are issued before the current step's 512 FMAs, with one barrier per step.
+//   Global loads go k-fastest (8 threads read 32 contiguous bytes of one row) and are guarded, so
+//   M, N, K need not be multiples of anything. 16.5 KiB of workgroup memory.
+// Grid: (ceil(N/128), ceil(M/128), batch).
+// Backward (matmul_backward_input / matmul_backward_weight) needs inp and the weight; nothing
+// else is saved.
+
+struct Params { M: u32, N: u32, K: u32, sharedW: u32, hasBias: u32 }
+
+override DTYPE: u32 = 0u;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> inp: array<f32>;
+@group(0) @binding(2) var<storage, read> weight: array<u32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+
+const BM: u32 = 128u;
+const BN: u32 = 128u;
+const BK: u32 = 8u;
+const ROW4: u32 = 33u; // vec4s per shared row: 128 floats + 4 of padding
+
+var<workgroup> As: array<array<vec4<f32>, ROW4>, 16>; // [buffer * BK + k][m / 4]
+var<workgroup> Bs: array<array<vec4<f32>, ROW4>, 16>; // [buffer * BK + k][n / 4]
+
+fn weightAt(e: u32) -> f32 {
+  if (DTYPE == 0u) {
+    return bitcast<f32>(weight[e]);
+  }
+  let bits = (weight[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
+  if (DTYPE == 1u) {
+    return bitcast<f32>(bits << 16u);
+  }
+  return unpack2x16float(bits).x;
+}
+
+fn inpAt(rowOff: u32, ok: bool) -> f32 {
+  if (ok) {
+    return inp[rowOff];
+  }
+  return 0.0;
+}
+
+fn weightIf(e: u32, ok: bool) -> f32 {
+  if (ok) {
+    return weightAt(e);
+  }
+  return 0.0;
+}
+
+// writes v to out[rowBase + col .. col + 3], the columns < N
+fn store4(rowBase: u32, col: u32, v: vec4<f32>) {
+  if (col + 3u < p.N) {
+    out[rowBase + col] = v.x;
+    out[rowBase + col + 1u] = v.y;
+    out[rowBase + col + 2u] = v.z;
+    out[rowBase + col + 3u] = v.w;
+  } else {
+    if (col < p.N) { out[rowBase + col] = v.x; }
+    if (col + 1u < p.N) { out[rowBase + col + 1u] = v.y; }
+    if (col + 2u < p.N) { out[rowBase + col + 2u] = v.z; }
+  }
+}
+
+fn biasAt(n: u32, base: u32) -> f32 {
+  if (p.hasBias != 0u && n < p.N) {
+    return bias[base + n];
+  }
+  return 0.0;
+}
+
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let M = p.M;
+  let N = p.N;
+  let K = p.K;
+  let b = wg.z;
+  let wb = select(b, 0u, p.sharedW != 0u);
+  let m0 = wg.y * BM;
+  let n0 = wg.x * BN;
+
+  // load roles: thread reads k = k0 + lk of rows lr, lr+32, lr+64, lr+96 of both tiles
+  let lk = lid & 7u;
+  let lr = lid >> 3u;
+  let inpBase = b * M * K;
+  let wBase = wb * N * K;
+  let am = vec4<u32>(m0 + lr, m0 + lr + 32u, m0 + lr + 64u, m0 + lr + 96u);
+  let bn = vec4<u32>(n0 + lr, n0 + lr + 32u, n0 + lr + 64u, n0 + lr + 96u);
+  let aOk = am < vec4<u32>(M);
+  let bOk = bn < vec4<u32>(N);
+  let aOff = vec4<u32>(inpBase) + am * K;
+  let bOff = vec4<u32>(wBase) + bn * K;
+  let sq = lr >> 2u; // shared vec4 column of row lr (rows lr + 32j are at sq + 8j)
+  let sc = lr & 3u;
+
+  // compute roles
+  let tx = lid & 15u;
+  let ty = lid >> 4u;
+
+  var acc: array<vec4<f32>, 16>; // acc[2i + h]: row i (0..3: 4ty+i, 4..7: 64+4ty+i-4), cols chunk h
+
+  let steps = (K + BK - 1u) / BK;
+  // prologue: step 0 into buffer 0
+  var ra: vec4<f32>;
+  var rb: vec4<f32>;
+  {
+    let k = lk;
+    let kOk = k < K;
+    ra = vec4<f32>(inpAt(aOff.x + k, aOk.x && kOk), inpAt(aOff.y + k, aOk.y && kOk),
+                   inpAt(aOff.z + k, aOk.z && kOk), inpAt(aOff.w + k, aOk.w && kOk));
+    rb = vec4<f32>(weightIf(bOff.x + k, bOk.x && kOk), weightIf(bOff.y + k, bOk.y && kOk),
+                   weightIf(bOff.z + k, bOk.z && kOk), weightIf(bOff.w + k, bOk.w && kOk));
+    As[lk][sq][sc] = ra.x;
+    As[lk][sq + 8u][sc] = ra.y;
+    As[lk][sq + 16u][sc] = ra.z;
+    As[lk][sq + 24u][sc] = ra.w;
+    Bs[lk][sq][sc] = rb.x;
+    Bs[lk][sq + 8u][sc] = rb.y;
+    Bs[lk][sq + 16u][sc] = rb.z;
+    Bs[lk][sq + 24u][sc] = rb.w;
+  }
+  workgroupBarrier();
+
+  for (var s = 0u; s < steps; s++) {
+    let cur = (s & 1u) * BK;
+    let nxt = BK - cur;
+    let more = s + 1u < steps;
+    if (more) {
+      let k = (s + 1u) * BK + lk;
+      let kOk = k < K;
+      ra = vec4<f32>(inpAt(aOff.x + k, aOk.x && kOk), inpAt(aOff.y + k, aOk.y && kOk),
+                     inpAt(aOff.z + k, aOk.z && kOk), inpAt(aOff.w + k, aOk.w && kOk));
+      rb = vec4<f32>(weightIf(bOff.x + k, bOk.x && kOk), weightIf(bOff.y + k, bOk.y && kOk),
+                     weightIf(bOff.z + k, bOk.z && kOk), weightIf(bOff.w + k, bOk.w && kOk));
+    }
+    for (var kk = 0u; kk < BK; kk++) {
+      let r = cur + kk;
+      let a0 = As[r][ty];
+      let a1 = As[r][ty + 16u];
+      let b0 = Bs[r][tx];
+      let b1 = Bs[r][tx + 16u];
+      acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
+      acc[1] = fma(vec4<f32>(a0.x), b1, acc[1]);
+      acc[2] = fma(vec4<f32>(a0.y), b0, acc[2]);
+      acc[3] = fma(vec4<f32>(a0.y), b1, acc[3]);
+      acc[4] = fma(vec4<f32>(a0.z), b0, acc[4]);
+      acc[5] = fma(vec4<f32>(a0.z), b1, acc[5]);
+      acc[6] = fma(vec4<f32>(a0.w), b0, acc[6]);
+      acc[7] = fma(vec4<f32>(a0.w), b1, acc[7]);
+      acc[8] = fma(vec4<f32>(a1.x), b0, acc[8]);
+      acc[9] = fma(vec4<f32>(a1.x), b1, acc[9]);
+      acc[10] = fma(vec4<f32>(a1.y), b0, acc[10]);
+      acc[11] = fma(vec4<f32>(a1.y), b1, acc[11]);
+      acc[12] = fma(vec4<f32>(a1.z), b0, acc[12]);
+      acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
+      acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
+      acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
+    }
+    if (more) {
+      As[nxt + lk][sq][sc] = ra.x;
+      As[nxt + lk][sq + 8u][sc] = ra.y;
+      As[nxt + lk][sq + 16u][sc] = ra.z;
+      As[nxt + lk][sq + 24u][sc] = ra.w;
+      Bs[nxt + lk][sq][sc] = rb.x;
+      Bs[nxt + lk][sq + 8u][sc] = rb.y;
+      Bs[nxt + lk][sq + 16u][sc] = rb.z;
+      Bs[nxt + lk][sq + 24u][sc] = rb.w;
+    }
+    workgroupBarrier();
+  }
+
+  // epilogue: + bias, guarded stores
+  let c0 = n0 + 4u * tx;
+  let c1 = c0 + 64u;
+  let biasBase = wb * N;
+  let bias0 = vec4<f32>(biasAt(c0, biasBase), biasAt(c0 + 1u, biasBase), biasAt(c0 + 2u, biasBase), biasAt(c0 + 3u, biasBase));
+  let bias1 = vec4<f32>(biasAt(c1, biasBase), biasAt(c1 + 1u, biasBase), biasAt(c1 + 2u, biasBase), biasAt(c1 + 3u, biasBase));
+  let outBase = b * M * N;
+  let r0 = m0 + 4u * ty;
+  let r1 = r0 + 64u;
+  if (r0 < M) { store4(outBase + r0 * N, c0, acc[0] + bias0); store4(outBase + r0 * N, c1, acc[1] + bias1); }
+  if (r0 + 1u < M) { store4(outBase + (r0 + 1u) * N, c0, acc[2] + bias0); store4(outBase + (r0 + 1u) * N, c1, acc[3] + bias1); }
+  if (r0 + 2u < M) { store4(outBase + (r0 + 2u) * N, c0, acc[4] + bias0); store4(outBase + (r0 + 2u) * N, c1, acc[5] + bias1); }
+  if (r0 + 3u < M) { store4(outBase + (r0 + 3u) * N, c0, acc[6] + bias0); store4(outBase + (r0 + 3u) * N, c1, acc[7] + bias1); }
+  if (r1 < M) { store4(outBase + r1 * N, c0, acc[8] + bias0); store4(outBase + r1 * N, c1, acc[9] + bias1); }
+  if (r1 + 1u < M) { store4(outBase + (r1 + 1u) * N, c0, acc[10] + bias0); store4(outBase + (r1 + 1u) * N, c1, acc[11] + bias1); }
+  if (r1 + 2u < M) { store4(outBase + (r1 + 2u) * N, c0, acc[12] + bias0); store4(outBase + (r1 + 2u) * N, c1, acc[13] + bias1); }
+  if (r1 + 3u < M) { store4(outBase + (r1 + 3u) * N, c0, acc[14] + bias0); store4(outBase + (r1 + 3u) * N, c1, acc[15] + bias1); }
+}

@@ -1,0 +1,167 @@
+// What every architecture family shares: the batch layout, the forward-pass contract, and
+// loading checkpoint tensors onto the GPU one at a time.
+//
+// Batch layout: B prompts right-padded to T tokens; ids and positions are u32 [B, T] (position t for
+// token t), lengths u32 [B]. Padded tokens never influence valid ones (causal attention stops at
+// each sequence's length), so a prompt gives the same result alone or in any batch.
+import { bf16ToF32, f16ToF32, type Checkpoint } from "../src/io/safetensors.ts";
+import type { ModelConfig } from "../src/io/config.ts";
+import type { Runtime } from "../src/gpu/runtime.ts";
+import { fromArray, weight, type DType, type Tensor } from "../src/tensor/tensor.ts";
+
+export interface Batch {
+  B: number;
+  T: number;
+  /** valid tokens of each prompt */
+  lengths: number[];
+  ids: Tensor; // u32 [B, T]
+  positions: Tensor; // u32 [B, T]
+  lengthsT: Tensor; // u32 [B]
+}
+
+/** Pads token sequences into one batch on the GPU (pad id 0: never attended to). */
+export function makeBatch(rt: Runtime, sequences: readonly (readonly number[])[], maxPositions?: number): Batch {
+  const B = sequences.length;
+  if (B === 0) throw new Error("makeBatch: no sequences");
+  const T = Math.max(...sequences.map((s) => s.length));
+  if (maxPositions !== undefined && T > maxPositions) {
+    throw new Error(`a prompt of ${T} tokens exceeds the model's context of ${maxPositions} positions`);
+  }
+  const ids = new Uint32Array(B * T);
+  const positions = new Uint32Array(B * T);
+  sequences.forEach((s, b) => {
+    if (s.length === 0) throw new Error(`makeBatch: sequence ${b} is empty`);
+    ids.set(s, b * T);
+    for (let t = 0; t < T; t++) positions[b * T + t] = t;
+  });
+  const lengths = sequences.map((s) => s.length);
+  return {
+    B,
+    T,
+    lengths,
+    ids: fromArray(rt, ids, [B, T], "ids"),
+    positions: fromArray(rt, positions, [B, T], "positions"),
+    lengthsT: fromArray(rt, new Uint32Array(lengths), [B], "lengths"),
+  };
+}
+
+export interface ForwardOptions {
+  /** keep every layer's last-row attention [B, NH, T] (ABFT, head statistics) */
+  attLast?: boolean;
+  /** keep every layer's full attention probabilities [B, NH, T, T] (inspection; memory-hungry) */
+  attFull?: boolean;
+  /** keep the hidden states: the embeddings, after each block, the last one after the final norm (as HF) */
+  hiddenStates?: boolean;
+}
+
+export interface ForwardResult {
+  /** [B, T, C] after the final norm: what the LM head reads */
+  hidden: Tensor;
+  attLast: Tensor[];
+  attFull: Tensor[];
+  hiddenStates: Tensor[];
+}
+
+/** Frees every tensor of a forward result (each is owned by the caller). */
+export function disposeForward(res: ForwardResult): void {
+  res.hidden?.free();
+  for (const t of [...res.attLast, ...res.attFull, ...res.hiddenStates]) t.free();
+}
+
+/** A trainable projection: the layer it belongs to, which one, and the f32 tensor. */
+export interface QkParam {
+  layer: number;
+  kind: "q" | "k" | "q_bias" | "k_bias";
+  /** the tensor's name in the base checkpoint (GPT-2: the c_attn block it was cut from) */
+  name: string;
+  tensor: Tensor;
+}
+
+export interface LanguageModel {
+  config: ModelConfig;
+  forward(batch: Batch, opts?: ForwardOptions): ForwardResult;
+  /** the LM head weight [V, C] */
+  headWeight(): Tensor;
+  /** W_Q and W_K of every layer (and their biases when `withBias`), as f32 tensors */
+  qkParams(withBias?: boolean): QkParam[];
+  /** frees every weight */
+  dispose(): void;
+}
+
+export interface LoadOptions {
+  /** layers whose W_Q/W_K are kept in f32 for training even if stored as bf16/f16 (default: all) */
+  trainableF32?: boolean;
+}
+
+const DTYPES: Record<string, DType> = { F32: "f32", BF16: "bf16", F16: "f16" };
+
+/**
+ * Uploads one checkpoint tensor as a weight, optionally transposed ([rows, cols] → [cols, rows],
+ * GPT-2's Conv1D) and/or upcast to f32. The host copy is a view of the memory map (or one tensor's
+ * worth of temporary memory when transposing/upcasting): never the whole checkpoint.
+ */
+export function loadWeight(
+  rt: Runtime,
+  ckpt: Checkpoint,
+  name: string,
+  opts: { transpose?: boolean; f32?: boolean; rename?: string; expectShape?: number[] } = {},
+): Tensor {
+  const t = ckpt.get(name);
+  let shape = t.shape.slice();
+  if (opts.expectShape && opts.expectShape.join(",") !== shape.join(",")) {
+    throw new Error(`checkpoint tensor ${name} has shape [${shape.join(",")}], expected [${opts.expectShape.join(",")}]`);
+  }
+  let dtype = DTYPES[t.dtype];
+  let data: Float32Array | Uint16Array = t.data;
+  if (opts.f32 && dtype !== "f32") {
+    data = toF32(t.data as Uint16Array, dtype);
+    dtype = "f32";
+  }
+  if (opts.transpose) {
+    if (shape.length !== 2) throw new Error(`cannot transpose ${name} of shape [${shape.join(",")}]`);
+    data = transpose2d(data, shape[0], shape[1]);
+    shape = [shape[1], shape[0]];
+  }
+  return weight(rt, padTo4Bytes(data), shape, dtype, opts.rename ?? name);
+}
+
+/** Uploads host data (f32) as a weight. */
+export function uploadWeight(rt: Runtime, data: Float32Array, shape: number[], name: string): Tensor {
+  return weight(rt, data, shape, "f32", name);
+}
+
+/** A checkpoint tensor as f32 on the host (small tensors: biases, norms). */
+export function hostF32(ckpt: Checkpoint, name: string): Float32Array {
+  const t = ckpt.get(name);
+  return t.dtype === "F32" ? (t.data as Float32Array).slice() : toF32(t.data as Uint16Array, DTYPES[t.dtype]);
+}
+
+export function toF32(bits: Uint16Array, dtype: DType): Float32Array {
+  return dtype === "bf16" ? bf16ToF32(bits) : f16ToF32(bits);
+}
+
+export function transpose2d<A extends Float32Array | Uint16Array>(src: A, rows: number, cols: number): A {
+  const out = new (src.constructor as { new (n: number): A })(src.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c];
+  return out;
+}
+
+function padTo4Bytes(data: Float32Array | Uint16Array): ArrayBufferView {
+  if (data.byteLength % 4 === 0) return data;
+  const padded = new Uint16Array(data.length + 1);
+  padded.set(data);
+  return padded;
+}
+
+/** Rows [from, to) of a 2-D weight [rows, cols] held on the host as f32 or 16-bit bits. */
+export function sliceRows<A extends Float32Array | Uint16Array>(src: A, cols: number, from: number, to: number): A {
+  return src.slice(from * cols, to * cols) as A;
+}
+
+export function checkNoExtraTensors(ckpt: Checkpoint, used: Set<string>, family: string): void {
+  const ignored = /(\.attn\.bias|\.attn\.masked_bias|rotary_emb\.inv_freq)$/;
+  const extra = ckpt.names().filter((n) => !used.has(n) && !ignored.test(n));
+  if (extra.length) {
+    throw new Error(`${family} checkpoint has ${extra.length} tensors the model does not use: ${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ", ..." : ""}`);
+  }
+}

@@ -1,0 +1,152 @@
+// GPT-2 (HF transformers `modeling_gpt2.py`, GPT2LMHeadModel), inference and the ABFT backward.
+//
+//   x = wte[ids] + wpe[pos]
+//   for each block:  x = x + c_proj(attn(ln_1(x)));  x = x + mlp(ln_2(x)),  mlp = c_proj(gelu_new(c_fc(.)))
+//   hidden = ln_f(x);  logits = hidden · wteᵀ (tied head)
+//
+// Checkpoint layout: Conv1D weights are [in, out]; we store them transposed as nn.Linear [out, in].
+// The fused c_attn [C, 3C] is cut into W_Q, W_K, W_V [C, C] (and its bias into three [C]) so that
+// W_Q and W_K are separate tensors: the ones ABFT trains, kept in f32. Tensor names may carry the
+// "transformer." prefix (GPT2LMHeadModel) or not (the original OpenAI conversions).
+import type { ModelConfig } from "../src/io/config.ts";
+import type { Checkpoint } from "../src/io/safetensors.ts";
+import type { Runtime } from "../src/gpu/runtime.ts";
+import { add, attention, attentionProbs, embedding, gelu, layernorm, linear } from "../src/tensor/ops.ts";
+import { scope, weight, type Tensor } from "../src/tensor/tensor.ts";
+import {
+  checkNoExtraTensors, hostF32, loadWeight, sliceRows, toF32, transpose2d, uploadWeight,
+  type Batch, type ForwardOptions, type ForwardResult, type LanguageModel, type QkParam,
+} from "./common.ts";
+
+interface Gpt2Block {
+  ln1: { w: Tensor; b: Tensor };
+  q: Tensor; k: Tensor; v: Tensor; // [C, C], nn.Linear layout
+  qBias: Tensor; kBias: Tensor; vBias: Tensor; // [C], f32
+  proj: Tensor; projBias: Tensor;
+  ln2: { w: Tensor; b: Tensor };
+  fc: Tensor; fcBias: Tensor; // [4C, C]
+  fcProj: Tensor; fcProjBias: Tensor; // [C, 4C]
+}
+
+export class Gpt2 implements LanguageModel {
+  private constructor(
+    readonly config: ModelConfig,
+    private readonly wte: Tensor, // [V, C]
+    private readonly wpe: Tensor, // [P, C]
+    private readonly blocks: Gpt2Block[],
+    private readonly lnF: { w: Tensor; b: Tensor },
+  ) {}
+
+  static load(rt: Runtime, config: ModelConfig, ckpt: Checkpoint): Gpt2 {
+    const prefix = ckpt.has("transformer.wte.weight") ? "transformer." : "";
+    const used = new Set<string>();
+    const C = config.hiddenSize;
+    const w = (name: string, opts: Parameters<typeof loadWeight>[3] = {}) => {
+      used.add(prefix + name);
+      return loadWeight(rt, ckpt, prefix + name, opts);
+    };
+    const f32 = (name: string) => w(name, { f32: true });
+    const blocks: Gpt2Block[] = [];
+    for (let l = 0; l < config.nLayers; l++) {
+      const h = `h.${l}.`;
+      // c_attn: [C, 3C] Conv1D → [3C, C], cut into Q, K, V row blocks
+      const cAttn = ckpt.get(prefix + h + "attn.c_attn.weight");
+      used.add(prefix + h + "attn.c_attn.weight");
+      if (cAttn.shape[0] !== C || cAttn.shape[1] !== 3 * C) {
+        throw new Error(`${prefix}${h}attn.c_attn.weight has shape [${cAttn.shape}], expected [${C},${3 * C}]`);
+      }
+      const dtype = cAttn.dtype === "F32" ? "f32" : cAttn.dtype === "BF16" ? "bf16" : "f16";
+      const qkvT = transpose2d(cAttn.data, C, 3 * C); // [3C, C]
+      const asF32 = (d: Float32Array | Uint16Array) => (d instanceof Float32Array ? d : toF32(d, dtype));
+      const q = uploadWeight(rt, asF32(sliceRows(qkvT, C, 0, C)), [C, C], `${h}attn.q`);
+      const k = uploadWeight(rt, asF32(sliceRows(qkvT, C, C, 2 * C)), [C, C], `${h}attn.k`);
+      const vRows = sliceRows(qkvT, C, 2 * C, 3 * C);
+      const v = weight(rt, vRows, [C, C], dtype, `${h}attn.v`);
+      used.add(prefix + h + "attn.c_attn.bias");
+      const bias = hostF32(ckpt, prefix + h + "attn.c_attn.bias"); // [3C]
+      blocks.push({
+        ln1: { w: f32(h + "ln_1.weight"), b: f32(h + "ln_1.bias") },
+        q, k, v,
+        qBias: uploadWeight(rt, bias.slice(0, C), [C], `${h}attn.q_bias`),
+        kBias: uploadWeight(rt, bias.slice(C, 2 * C), [C], `${h}attn.k_bias`),
+        vBias: uploadWeight(rt, bias.slice(2 * C, 3 * C), [C], `${h}attn.v_bias`),
+        proj: w(h + "attn.c_proj.weight", { transpose: true }),
+        projBias: f32(h + "attn.c_proj.bias"),
+        ln2: { w: f32(h + "ln_2.weight"), b: f32(h + "ln_2.bias") },
+        fc: w(h + "mlp.c_fc.weight", { transpose: true }),
+        fcBias: f32(h + "mlp.c_fc.bias"),
+        fcProj: w(h + "mlp.c_proj.weight", { transpose: true }),
+        fcProjBias: f32(h + "mlp.c_proj.bias"),
+      });
+    }
+    const wte = w("wte.weight", { expectShape: [config.vocabSize, C] });
+    const wpe = w("wpe.weight");
+    const lnF = { w: f32("ln_f.weight"), b: f32("ln_f.bias") };
+    if (ckpt.has("lm_head.weight")) used.add("lm_head.weight"); // tied: the same values as wte
+    checkNoExtraTensors(ckpt, used, "gpt2");
+    return new Gpt2(config, wte, wpe, blocks, lnF);
+  }
+
+  forward(batch: Batch, opts: ForwardOptions = {}): ForwardResult {
+    const { B, T } = batch;
+    const C = this.config.hiddenSize;
+    const NH = this.config.nHeads;
+    const HS = C / NH;
+    const eps = this.config.normEps;
+    const res: ForwardResult = { hidden: null as unknown as Tensor, attLast: [], attFull: [], hiddenStates: [] };
+    if (T > this.config.maxPositions) {
+      throw new Error(`a prompt of ${T} tokens exceeds gpt2's ${this.config.maxPositions} positions`);
+    }
+    let x = embedding(batch.ids, this.wte, { table: this.wpe, positions: batch.positions }); // [B*T, C]
+    if (opts.hiddenStates) res.hiddenStates.push(x.retain());
+    for (const [l, blk] of this.blocks.entries()) {
+      // one scope per block: its intermediates are freed at its end (the tape keeps what it saved)
+      const out = scope(() => {
+        const h = layernorm(x, blk.ln1.w, blk.ln1.b, eps);
+        const q = linear(h, blk.q, blk.qBias); // [B*T, C] = [B, T, NH, HS]
+        const k = linear(h, blk.k, blk.kBias);
+        const v = linear(h, blk.v, blk.vBias);
+        const dims = { B, T, NH, NKV: NH, HS };
+        const { y, attLast } = attention(q, k, v, batch.lengthsT, dims, !!opts.attLast);
+        const attFull = opts.attFull ? attentionProbs(q, k, v, batch.lengthsT, dims) : null;
+        const x1 = add(x, linear(y, blk.proj, blk.projBias));
+        const m = linear(gelu(linear(layernorm(x1, blk.ln2.w, blk.ln2.b, eps), blk.fc, blk.fcBias)), blk.fcProj, blk.fcProjBias);
+        return { x: add(x1, m), attLast, attFull };
+      });
+      x.free();
+      x = out.x;
+      if (out.attLast) res.attLast.push(out.attLast);
+      if (out.attFull) res.attFull.push(out.attFull);
+      if (opts.hiddenStates && l < this.blocks.length - 1) res.hiddenStates.push(x.retain());
+    }
+    res.hidden = layernorm(x, this.lnF.w, this.lnF.b, eps);
+    x.free();
+    if (opts.hiddenStates) res.hiddenStates.push(res.hidden.retain());
+    return res;
+  }
+
+  headWeight(): Tensor {
+    return this.wte;
+  }
+
+  qkParams(withBias = false): QkParam[] {
+    return this.blocks.flatMap((b, layer) => {
+      const out: QkParam[] = [
+        { layer, kind: "q", name: `h.${layer}.attn.c_attn.weight`, tensor: b.q },
+        { layer, kind: "k", name: `h.${layer}.attn.c_attn.weight`, tensor: b.k },
+      ];
+      if (withBias) {
+        out.push({ layer, kind: "q_bias", name: `h.${layer}.attn.c_attn.bias`, tensor: b.qBias });
+        out.push({ layer, kind: "k_bias", name: `h.${layer}.attn.c_attn.bias`, tensor: b.kBias });
+      }
+      return out;
+    });
+  }
+
+  dispose(): void {
+    for (const b of this.blocks) {
+      for (const t of [b.ln1.w, b.ln1.b, b.q, b.k, b.v, b.qBias, b.kBias, b.vBias, b.proj, b.projBias, b.ln2.w, b.ln2.b, b.fc, b.fcBias, b.fcProj, b.fcProjBias]) t.dispose();
+    }
+    for (const t of [this.wte, this.wpe, this.lnF.w, this.lnF.b]) t.dispose();
+  }
+}
