@@ -9,16 +9,16 @@
 //   dq[t]   = scale sum_{c <= t} dS[t,c] k[c]        -> dq [B,T,NH,HS] (written, 0 for padded rows)
 // dscores is defined only for c <= t < lengths[b]; other entries are left untouched (garbage).
 // attention_backward_dkdv.wgsl then reads dscores for dk and att for dv.
-// Bindings: 0 Params {B, T, NH, NKV, scale, hasDattLast}, 1 dy, 2 k, 3 v, 4 att, 5 lengths,
+// Bindings: 0 Params {B, T, NH, NKV, HS, scale, hasDattLast}, 1 dy, 2 k, 3 v, 4 att, 5 lengths,
 //   6 dattLast (read; any buffer when hasDattLast = 0), 7 dscores (write), 8 dq (write).
-//   dy, k, v, dq are read as vec4: HS % 4 == 0. Override constant HS (multiple of 4, at most 128).
+//   dy, k, v, dq are read as vec4: HS % 4 == 0 and HS <= 128.
 // Workgroup: 64 threads (8 x 8) per (block of 32 query rows, head, batch): grid (ceil(T/32), NH, B).
 //   Layout as in attention_forward.wgsl: the block's dy rows in shared memory, V (pass 1) and K
 //   (pass 2) tiles of 16 keys; thread (ty, tx) owns rows ty + 8i, keys tx + 8j of a tile, dims
 //   vec4 tx + 8j. Pass 1 writes dP into dscores and reduces D; pass 2 turns dP into dS in place
 //   (each thread rereads only what it wrote) and accumulates dq = dS K. 29 KiB of workgroup memory.
 
-struct Params { B: u32, T: u32, NH: u32, NKV: u32, scale: f32, hasDattLast: u32 }
+struct Params { B: u32, T: u32, NH: u32, NKV: u32, HS: u32, scale: f32, hasDattLast: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dy: array<vec4<f32>>;
@@ -29,10 +29,6 @@ struct Params { B: u32, T: u32, NH: u32, NKV: u32, scale: f32, hasDattLast: u32 
 @group(0) @binding(6) var<storage, read> dattLast: array<f32>;
 @group(0) @binding(7) var<storage, read_write> dscores: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dq: array<vec4<f32>>;
-
-override HS: u32 = 128u;
-override HS4: u32 = HS / 4u;
-override DV: u32 = (HS4 + 7u) / 8u;
 
 const BR = 32u;
 const BC = 16u;
@@ -45,6 +41,7 @@ var<workgroup> Ps: array<vec4<f32>, 160>;    // [BR][PS] dS of the tile
 var<workgroup> Dred: array<f32, 256>;        // [BR][8] partial row sums of P dP
 
 fn loadTile(src: u32, c0: u32, kend: u32, kBase: u32, kRow: u32, tid: u32) {
+  let HS4 = p.HS / 4u;
   for (var i = tid; i < BC * HS4; i += 64u) {
     let c = i / HS4;
     let d4 = i - c * HS4;
@@ -63,6 +60,8 @@ fn loadTile(src: u32, c0: u32, kend: u32, kBase: u32, kRow: u32, tid: u32) {
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let T = p.T;
+  let HS4 = p.HS / 4u;            // head size in vec4
+  let DV = (HS4 + 7u) / 8u;        // vec4 output columns per thread: tx + 8j, j < DV
   let NH = p.NH;
   let b = wg.z;
   let h = wg.y;
@@ -172,10 +171,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       }
       for (var cc = 0u; cc < 4u; cc++) {
         let krow = (c4 * 4u + cc) * RS + tx;
-        for (var j = 0u; j < DV; j++) {
-          let kv = KVs[krow + 8u * j];
-          for (var i = 0u; i < 4u; i++) {
-            acc[i * 4u + j] += pr[i][cc] * kv;
+        for (var j = 0u; j < 4u; j++) {
+          if (j < DV) {
+            let kv = KVs[krow + 8u * j];
+            for (var i = 0u; i < 4u; i++) {
+              acc[i * 4u + j] += pr[i][cc] * kv;
+            }
           }
         }
       }
@@ -187,7 +188,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let t = r0 + ty + 8u * i;
     if (t < T) {
       let valid = t < len;
-      for (var j = 0u; j < DV; j++) {
+      for (var j = 0u; j < 4u; j++) {
         let d4 = tx + 8u * j;
         if (d4 < HS4) {
           dq[qBase + t * qRow + d4] = select(vec4<f32>(0.0), acc[i * 4u + j] * p.scale, valid);

@@ -5,15 +5,15 @@
 // Shapes: q, dy [B,T,NH,HS]; att, dscores [B,NH,T,T] (dscores from attention_backward.wgsl; only
 // entries c <= t < lengths[b] are read); lengths [B]; dk, dv [B,T,NKV,HS] (written, = not +=;
 // 0 for padded tokens c >= lengths[b]).
-// Bindings: 0 Params {B, T, NH, NKV, scale}, 1 q, 2 dy, 3 att, 4 dscores, 5 lengths, 6 dk (write),
-//   7 dv (write). q, dy, dk, dv are read as vec4: HS % 4 == 0. Override constant HS (<= 128).
+// Bindings: 0 Params {B, T, NH, NKV, HS, scale}, 1 q, 2 dy, 3 att, 4 dscores, 5 lengths, 6 dk (write),
+//   7 dv (write). q, dy, dk, dv are read as vec4: HS % 4 == 0 and HS <= 128.
 // Workgroup: 64 threads (8 x 8) per (block of 32 keys, kv head, b*2 + which): grid
 //   (ceil(T/32), NKV, 2B); which = 0 computes dk, 1 computes dv. The workgroup walks row tiles of
 //   32 query rows (t >= first key of the block) of each head of the group: the rows of q (or dy) go
 //   to shared memory beside the matching 32 x 32 block of dscores (or att), [row][key]; thread
 //   (ty, tx) owns keys 4ty .. 4ty+3 and dims vec4 tx + 8j. 21 KiB of workgroup memory.
 
-struct Params { B: u32, T: u32, NH: u32, NKV: u32, scale: f32 }
+struct Params { B: u32, T: u32, NH: u32, NKV: u32, HS: u32, scale: f32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
@@ -23,10 +23,6 @@ struct Params { B: u32, T: u32, NH: u32, NKV: u32, scale: f32 }
 @group(0) @binding(5) var<storage, read> lengths: array<u32>;
 @group(0) @binding(6) var<storage, read_write> dk: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> dv: array<vec4<f32>>;
-
-override HS: u32 = 128u;
-override HS4: u32 = HS / 4u;
-override DV: u32 = (HS4 + 7u) / 8u;
 
 const BK = 32u;   // keys per workgroup
 const BT = 32u;   // query rows per tile
@@ -39,6 +35,8 @@ var<workgroup> As: array<vec4<f32>, 288>;    // [BT][AS] dscores (dk) or att (dv
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let T = p.T;
+  let HS4 = p.HS / 4u;            // head size in vec4
+  let DV = (HS4 + 7u) / 8u;        // vec4 output columns per thread: tx + 8j, j < DV
   let NH = p.NH;
   let NKV = p.NKV;
   let G = NH / NKV;
@@ -93,12 +91,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       workgroupBarrier();
       for (var r = 0u; r < BT; r++) {
         let a = As[r * AS + ty];
-        for (var j = 0u; j < DV; j++) {
-          let bv = Bs[r * RS + tx + 8u * j];
-          acc[j] += a.x * bv;
-          acc[4u + j] += a.y * bv;
-          acc[8u + j] += a.z * bv;
-          acc[12u + j] += a.w * bv;
+        for (var j = 0u; j < 4u; j++) {
+          if (j < DV) {
+            let bv = Bs[r * RS + tx + 8u * j];
+            acc[j] += a.x * bv;
+            acc[4u + j] += a.y * bv;
+            acc[8u + j] += a.z * bv;
+            acc[12u + j] += a.w * bv;
+          }
         }
       }
       workgroupBarrier();
@@ -110,7 +110,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     let c = c0 + 4u * ty + i;
     if (c < T) {
       let valid = c < len;
-      for (var j = 0u; j < DV; j++) {
+      for (var j = 0u; j < 4u; j++) {
         let d4 = tx + 8u * j;
         if (d4 < HS4) {
           let o = (b * T + c) * NKV * HS4 + kvh * HS4 + d4;

@@ -8,9 +8,9 @@
 //   2 last: probs = attLast [B,NH,T], the row t = lengths[b]-1 of att (all 0 when lengths[b] = 0).
 // Padded rows (t >= lengths[b]) get y = 0; padded tokens are never read, so they cannot leak into
 // valid rows (they may hold anything, NaN included). Softmax in f32 with max subtraction.
-// Bindings: 0 Params {B, T, NH, NKV, scale, mode}, 1 q (read), 2 k (read), 3 v (read),
+// Bindings: 0 Params {B, T, NH, NKV, HS, scale, mode}, 1 q (read), 2 k (read), 3 v (read),
 //   4 lengths (read), 5 y (write), 6 probs (write; see mode). q, k, v, y are read as vec4: HS % 4 == 0.
-// Override constant HS (head size, multiple of 4, at most 128).
+// HS (head size): a multiple of 4, at most 128 (the shared tiles are sized for 128).
 // Workgroup: 64 threads (8 x 8) per (block of BR = 32 query rows, head h, batch b): grid
 //   (ceil(T/32), NH, B). The block's Q rows sit in shared memory; K and V tiles of BC = 16 keys pass
 //   through one shared buffer (K, then V); online softmax (running max m, running sum l per row).
@@ -21,7 +21,7 @@
 //   final m and l of each row are known, the workgroup rewrites them as exp(s - m) / l (and zeros).
 // Backward needs: att (mode 1) or a recomputation; q, k, v, lengths (see attention_backward.wgsl).
 
-struct Params { B: u32, T: u32, NH: u32, NKV: u32, scale: f32, mode: u32 }
+struct Params { B: u32, T: u32, NH: u32, NKV: u32, HS: u32, scale: f32, mode: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
@@ -30,11 +30,6 @@ struct Params { B: u32, T: u32, NH: u32, NKV: u32, scale: f32, mode: u32 }
 @group(0) @binding(4) var<storage, read> lengths: array<u32>;
 @group(0) @binding(5) var<storage, read_write> y: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> probs: array<f32>;
-
-override HS: u32 = 128u;
-override HS4: u32 = HS / 4u;
-// vec4 output columns per thread: the thread's dims are vec4 indices tx + 8j, j < DV
-override DV: u32 = (HS4 + 7u) / 8u;
 
 const BR = 32u;        // query rows per workgroup
 const BC = 16u;        // keys per tile
@@ -56,6 +51,8 @@ fn max4(a: vec4<f32>) -> f32 {
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
   let T = p.T;
+  let HS4 = p.HS / 4u;            // head size in vec4
+  let DV = (HS4 + 7u) / 8u;        // vec4 output columns per thread: tx + 8j, j < DV
   let NH = p.NH;
   let b = wg.z;
   let h = wg.y;
@@ -185,10 +182,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       }
       for (var cc = 0u; cc < 4u; cc++) {
         let vrow = (c4 * 4u + cc) * RS + tx;
-        for (var j = 0u; j < DV; j++) {
-          let vv = KVs[vrow + 8u * j];
-          for (var i = 0u; i < 4u; i++) {
-            acc[i * 4u + j] += pr[i][cc] * vv;
+        for (var j = 0u; j < 4u; j++) {
+          if (j < DV) {
+            let vv = KVs[vrow + 8u * j];
+            for (var i = 0u; i < 4u; i++) {
+              acc[i * 4u + j] += pr[i][cc] * vv;
+            }
           }
         }
       }
@@ -202,7 +201,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     if (t < T) {
       let valid = t < len;
       let inv = 1.0 / select(1.0, l[i], valid);
-      for (var j = 0u; j < DV; j++) {
+      for (var j = 0u; j < 4u; j++) {
         let d4 = tx + 8u * j;
         if (d4 < HS4) {
           y[qBase + t * qRow + d4] = select(vec4<f32>(0.0), acc[i * 4u + j] * inv, valid);

@@ -4,14 +4,14 @@
 // ACCUMULATED (+=) into dh [M, C] (only the R chosen rows change). rows must be distinct: two
 // equal rows would race on the same dh row. Out-of-range indices are skipped (rows[r] >= M is not
 // written, v(j) >= V reads a zero row).
-// Shapes: dlogits f32 [R, J]; weight [V, C] in f32, bf16 or f16 (override DTYPE, packing as in
+// Shapes: dlogits f32 [R, J]; weight [V, C] in f32, bf16 or f16 (Params.dtype 0/1/2, packing as in
 //   lm_head_forward.wgsl); rows u32 [R]; cols u32 [J]; dh f32 [M, C];
 //   scratch f32 [splits, R, C] (splits > 1 only).
 // Split-K: the J columns are cut into `splits` chunks of `chunk` (a multiple of 16) so that a few
 //   rows against the whole vocabulary (R = 32, J = 50257: 10 output tiles at C = 1280) still fill
 //   the GPU. With splits = 1 entry `main` adds into dh directly; with splits > 1 it WRITES partial
 //   sums to scratch and entry `reduce` adds their sum into dh.
-// Bindings: 0 Params {R, J, C, M, V, allCols, splits, chunk}, 1 dlogits (read), 2 weight (read, u32),
+// Bindings: 0 Params {R, J, C, M, V, allCols, splits, chunk, dtype}, 1 dlogits (read), 2 weight (read, u32),
 //   3 rows (read), 4 cols (read; unread when allCols = 1: bind rows again), 5 dh (read_write),
 //   6 scratch (read_write; untouched when splits = 1: bind any other writable buffer).
 // Entry `main`: 256 threads own a 32x128 tile of the gradient (rows r x channels c); thread
@@ -23,9 +23,7 @@
 // Entry `reduce`: one thread per element of [R, C]; grid1d over R·C with 256 threads per
 //   workgroup (index = gid.x + gid.y·num_workgroups.x·256).
 
-struct Params { R: u32, J: u32, C: u32, M: u32, V: u32, allCols: u32, splits: u32, chunk: u32 }
-
-override DTYPE: u32 = 0u;
+struct Params { R: u32, J: u32, C: u32, M: u32, V: u32, allCols: u32, splits: u32, chunk: u32, dtype: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dlogits: array<f32>;
@@ -43,11 +41,11 @@ var<workgroup> As: array<array<vec4<f32>, 9>, 32>;  // [buffer * BK + j][r / 4]:
 var<workgroup> Bs: array<array<vec4<f32>, 33>, 32>; // [buffer * BK + j][c / 4]: 128 floats + 4 of padding
 
 fn weightAt(e: u32) -> f32 {
-  if (DTYPE == 0u) {
+  if (p.dtype == 0u) {
     return bitcast<f32>(weight[e]);
   }
   let bits = (weight[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
-  if (DTYPE == 1u) {
+  if (p.dtype == 1u) {
     return bitcast<f32>(bits << 16u);
   }
   return unpack2x16float(bits).x;

@@ -3,10 +3,10 @@
 //   v(j) = cols[j], or v(j) = j when allCols = 1 (then J = V: every column)
 // Shapes: h f32 [M, C] (the final hidden states of all M = B·T positions); rows u32 [R] (indices
 //   into h); cols u32 [J] (vocabulary ids); weight [V, C] (the tied wte or lm_head.weight) in f32,
-//   bf16 or f16 (override DTYPE; 16-bit values two per u32 word, element 2j in the low 16 bits,
+//   bf16 or f16 (Params.dtype 0/1/2; 16-bit values two per u32 word, element 2j in the low 16 bits,
 //   little-endian as safetensors; bf16 = bits << 16, f16 via unpack2x16float); logits f32 [R, J].
 //   Out-of-range indices (rows[r] >= M, v(j) >= V) read as zero rows instead of out of bounds.
-// Bindings: 0 Params {R, J, C, M, V, allCols}, 1 h (read), 2 weight (read, u32), 3 rows (read),
+// Bindings: 0 Params {R, J, C, M, V, allCols, dtype}, 1 h (read), 2 weight (read, u32), 3 rows (read),
 //   4 cols (read; not read when allCols = 1: bind rows again), 5 logits (write).
 // Workgroup: 256 threads own a 32x128 tile of logits (rows r x cols j); thread (tx, ty) =
 //   (lid % 32, lid / 32) owns rows 4ty..4ty+3 x cols 4tx..4tx+3. C is walked in steps of BK = 16
@@ -17,9 +17,7 @@
 // Grid: (ceil(J/128), ceil(R/32)).
 // Backward (lm_head_backward) needs rows, cols, the weight, and dlogits; the weight is frozen.
 
-struct Params { R: u32, J: u32, C: u32, M: u32, V: u32, allCols: u32 }
-
-override DTYPE: u32 = 0u;
+struct Params { R: u32, J: u32, C: u32, M: u32, V: u32, allCols: u32, dtype: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> h: array<f32>;
@@ -36,11 +34,11 @@ var<workgroup> As: array<array<vec4<f32>, 9>, 32>;  // [buffer * BK + c][r / 4]:
 var<workgroup> Bs: array<array<vec4<f32>, 33>, 32>; // [buffer * BK + c][j / 4]: 128 floats + 4 of padding
 
 fn weightAt(e: u32) -> f32 {
-  if (DTYPE == 0u) {
+  if (p.dtype == 0u) {
     return bitcast<f32>(weight[e]);
   }
   let bits = (weight[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
-  if (DTYPE == 1u) {
+  if (p.dtype == 1u) {
     return bitcast<f32>(bits << 16u);
   }
   return unpack2x16float(bits).x;

@@ -2,9 +2,9 @@
 //   dinp[b, m, k] (= or +=) sum_n dout[b, m, n] * weight[b', n, k]         m < M, k < K, n < N
 // WRITTEN when accumulate = 0, ADDED (+=) when accumulate = 1: the autodiff sums the gradients of an
 // activation with several consumers by accumulating.
-// Shapes: dout f32 [batch, M, N]; weight [N, K] in f32, bf16 or f16 (override DTYPE, packing as in
+// Shapes: dout f32 [batch, M, N]; weight [N, K] in f32, bf16 or f16 (Params.dtype 0/1/2, packing as in
 //   matmul_forward.wgsl); dinp f32 [batch, M, K]. b' = b, or 0 when sharedW = 1.
-// Bindings: 0 Params {M, N, K, sharedW, accumulate}, 1 dout (read), 2 weight (read, u32),
+// Bindings: 0 Params {M, N, K, sharedW, accumulate, dtype}, 1 dout (read), 2 weight (read, u32),
 //   3 dinp (read_write).
 // Workgroup: 256 threads own a 128x128 tile of dinp (rows m x cols k), 8x8 per thread exactly as in
 //   matmul_forward (thread (tx, ty): rows {4ty.., 64+4ty..} x cols {4tx.., 64+4tx..}). N is walked
@@ -13,9 +13,7 @@
 //   segment); rows padded to 132 floats. Guarded everywhere. 16.5 KiB of workgroup memory.
 // Grid: (ceil(K/128), ceil(M/128), batch).
 
-struct Params { M: u32, N: u32, K: u32, sharedW: u32, accumulate: u32 }
-
-override DTYPE: u32 = 0u;
+struct Params { M: u32, N: u32, K: u32, sharedW: u32, accumulate: u32, dtype: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dout: array<f32>;
@@ -31,11 +29,11 @@ var<workgroup> As: array<array<vec4<f32>, ROW4>, 16>; // [buffer * BK + n][m / 4
 var<workgroup> Bs: array<array<vec4<f32>, ROW4>, 16>; // [buffer * BK + n][k / 4]
 
 fn weightAt(e: u32) -> f32 {
-  if (DTYPE == 0u) {
+  if (p.dtype == 0u) {
     return bitcast<f32>(weight[e]);
   }
   let bits = (weight[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
-  if (DTYPE == 1u) {
+  if (p.dtype == 1u) {
     return bitcast<f32>(bits << 16u);
   }
   return unpack2x16float(bits).x;
@@ -55,7 +53,7 @@ fn weightIf(e: u32, ok: bool) -> f32 {
   return 0.0;
 }
 
-// dinp[rowBase + col .. col + 3] (=, or += when accumulating), the columns < K
+// dinp[i] = v, or += v when accumulating
 fn store1(i: u32, v: f32) {
   if (p.accumulate != 0u) {
     dinp[i] += v;
@@ -64,6 +62,7 @@ fn store1(i: u32, v: f32) {
   }
 }
 
+// dinp[rowBase + col .. col + 3], the columns < K
 fn store4(rowBase: u32, col: u32, v: vec4<f32>) {
   if (col < p.K) { store1(rowBase + col, v.x); }
   if (col + 1u < p.K) { store1(rowBase + col + 1u, v.y); }

@@ -4,14 +4,16 @@
 //   or f16; bias f32 [N]; out f32 [batch, M, N]. b' = b, or 0 when sharedW = 1 (one weight and bias
 //   for every batch, e.g. a linear layer applied to B*T rows); per-batch weights serve batched
 //   products such as q·kᵀ.
-// Weight storage (override DTYPE): the weight is bound as array<u32>.
-//   DTYPE 0: f32, one value per word (bitcast)
-//   DTYPE 1: bf16, two per word, element 2j in the low 16 bits (little-endian, as safetensors);
+// Weight storage (Params.dtype): the weight is bound as array<u32>.
+//   dtype 0: f32, one value per word (bitcast)
+//   dtype 1: bf16, two per word, element 2j in the low 16 bits (little-endian, as safetensors);
 //            value = bitcast<f32>(bits << 16)
-//   DTYPE 2: f16, same packing, unpack2x16float (core WGSL: needs no shader-f16)
+//   dtype 2: f16, same packing, unpack2x16float (core WGSL: needs no shader-f16)
+//   A uniform branch rather than an override constant: one pipeline serves all three (each
+//   pipeline of this size costs lavapipe seconds of LLVM time on first use).
 //   Packed element indices run over the whole buffer (b'·N·K + n·K + k), so odd K is fine.
 // Computation and accumulation are f32.
-// Bindings: 0 Params {M, N, K, sharedW, hasBias}, 1 inp (read), 2 weight (read, u32), 3 bias (read;
+// Bindings: 0 Params {M, N, K, sharedW, hasBias, dtype}, 1 inp (read), 2 weight (read, u32), 3 bias (read;
 //   when hasBias = 0 it is not read: bind any buffer, e.g. the weight again), 4 out (write).
 // Workgroup: 256 threads own a 128x128 tile of out; thread (tx, ty) = (lid % 16, lid / 16) owns 8x8
 //   outputs: rows {4ty..4ty+3, 64+4ty..64+4ty+3} x cols {4tx..4tx+3, 64+4tx..64+4tx+3}, so that
@@ -25,9 +27,7 @@
 // Backward (matmul_backward_input / matmul_backward_weight) needs inp and the weight; nothing
 // else is saved.
 
-struct Params { M: u32, N: u32, K: u32, sharedW: u32, hasBias: u32 }
-
-override DTYPE: u32 = 0u;
+struct Params { M: u32, N: u32, K: u32, sharedW: u32, hasBias: u32, dtype: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> inp: array<f32>;
@@ -44,11 +44,11 @@ var<workgroup> As: array<array<vec4<f32>, ROW4>, 16>; // [buffer * BK + k][m / 4
 var<workgroup> Bs: array<array<vec4<f32>, ROW4>, 16>; // [buffer * BK + k][n / 4]
 
 fn weightAt(e: u32) -> f32 {
-  if (DTYPE == 0u) {
+  if (p.dtype == 0u) {
     return bitcast<f32>(weight[e]);
   }
   let bits = (weight[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
-  if (DTYPE == 1u) {
+  if (p.dtype == 1u) {
     return bitcast<f32>(bits << 16u);
   }
   return unpack2x16float(bits).x;

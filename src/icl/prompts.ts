@@ -20,7 +20,8 @@
 //   an error names the word and its tokens.
 // - special tokens: the ones the tokenizer puts BEFORE the text (BOS) are kept, so n_t counts them;
 //   any it appends after the text (EOS) are dropped: the prediction is read at the last position,
-//   which must be the label prefix's last token.
+//   which must be the label prefix's last token. (The leading ones are found once per builder on a
+//   probe text; each prompt is then encoded without special tokens and gets them in front.)
 // - context length (maxTokens, the model's positions): by default a prompt longer than maxTokens is
 //   an error giving its length and the limit; with overflow "drop-demos" the earliest
 //   demonstrations are dropped one at a time until it fits (that prompt then has fewer than k
@@ -141,7 +142,8 @@ export class PromptBuilder {
   readonly template: PromptTemplate;
   private readonly maxTokens: number;
   private readonly overflow: "error" | "drop-demos";
-  private readonly addSpecial: boolean;
+  /** the tokenizer's leading special tokens (BOS), [] when it adds none */
+  readonly leadingSpecialIds: number[];
 
   constructor(
     readonly tokenizer: TextTokenizer,
@@ -155,7 +157,12 @@ export class PromptBuilder {
     }
     this.maxTokens = opts.maxTokens ?? Infinity;
     this.overflow = opts.overflow ?? "error";
-    this.addSpecial = opts.addSpecialTokens ?? true;
+    // The special tokens the tokenizer puts before any text (BOS), found once on a probe text: the
+    // prompt itself is encoded without special tokens (half the work) and gets these in front.
+    // Trailing special tokens (EOS) are dropped (see the header).
+    const probe = tokenizer.encode("x", { addSpecialTokens: opts.addSpecialTokens ?? true });
+    const firstText = probe.specialTokensMask.indexOf(0);
+    this.leadingSpecialIds = probe.ids.slice(0, firstText < 0 ? probe.ids.length : firstText);
   }
 
   /** The same builder with another template (template consistency). */
@@ -204,14 +211,13 @@ export class PromptBuilder {
 
   private encodeOnce(demos: readonly LabelledText[], queryText: string, queryLabel: number): BuiltPrompt {
     const { text, labelSpans } = renderPrompt(this.template, this.task.labelWords, demos, queryText);
-    const enc = this.tokenizer.encode(text, { addSpecialTokens: this.addSpecial });
-    // keep the leading special tokens, drop trailing ones (see the header)
-    let n = enc.ids.length;
-    if (enc.specialTokensMask.includes(0)) while (enc.specialTokensMask[n - 1] === 1) n--;
-    const positions = locateLabelTokens(enc, n, labelSpans, text, demos, this.task.labelWords, this.labelTokenIds, this.tokenizer.source);
+    const enc = this.tokenizer.encode(text, { addSpecialTokens: false });
+    const lead = this.leadingSpecialIds;
+    const positions = locateLabelTokens(enc, labelSpans, text, demos, this.task.labelWords, this.labelTokenIds, this.tokenizer.source)
+      .map((p) => p + lead.length);
     const demoLabels = demos.map((d) => d.label);
     return {
-      input_ids: enc.ids.slice(0, n),
+      input_ids: [...lead, ...enc.ids],
       label_positions: positions,
       correct_positions: positions.filter((_, j) => demoLabels[j] === queryLabel),
       label: queryLabel,
@@ -227,7 +233,6 @@ export const ZHAO_CONTENT_FREE: readonly string[] = ["N/A", "", "[MASK]"];
 /** For each label span, the index of the one token covering exactly it (see the header). */
 function locateLabelTokens(
   enc: Encoding,
-  n: number,
   spans: readonly [number, number][],
   text: string,
   demos: readonly LabelledText[],
@@ -236,6 +241,7 @@ function locateLabelTokens(
   source: string,
 ): number[] {
   const out: number[] = [];
+  const n = enc.ids.length;
   let t = 0;
   for (let d = 0; d < spans.length; d++) {
     const [s, e] = spans[d];

@@ -73,10 +73,9 @@ export function attentionForward(
     out = probs.attLast;
   }
   rt.dispatch("attention_forward", {
-    params: { B: d.B, T: d.T, NH: d.NH, NKV: d.NKV, scale, mode },
+    params: { B: d.B, T: d.T, NH: d.NH, NKV: d.NKV, HS: d.HS, scale, mode },
     bind: { q, k, v, lengths, y, probs: out },
     workgroups: [Math.ceil(d.T / ROWS_PER_WORKGROUP), d.NH, d.B],
-    constants: { HS: d.HS },
   });
 }
 
@@ -112,16 +111,14 @@ export function attentionBackward(
   const { B, T, NH, NKV } = d;
   const blocks = Math.ceil(T / ROWS_PER_WORKGROUP);
   rt.dispatch("attention_backward", {
-    params: { B, T, NH, NKV, scale, hasDattLast: dattLast ? 1 : 0 },
+    params: { B, T, NH, NKV, HS: d.HS, scale, hasDattLast: dattLast ? 1 : 0 },
     // without dattLast any read-only buffer can stand in: the kernel never reads it
     bind: { dy, k, v, att, lengths, dattLast: dattLast ?? lengths, dscores, dq: grads.dq },
     workgroups: [blocks, NH, B],
-    constants: { HS: d.HS },
   });
   rt.dispatch("attention_backward_dkdv", {
-    params: { B, T, NH, NKV, scale },
+    params: { B, T, NH, NKV, HS: d.HS, scale },
     bind: { q, dy, att, dscores, lengths, dk: grads.dk, dv: grads.dv },
     workgroups: [blocks, NKV, 2 * B],
-    constants: { HS: d.HS },
   });
 }

@@ -58,10 +58,9 @@ export interface LmHeadForwardArgs {
 export function lmHeadForward(rt: Runtime, a: LmHeadForwardArgs, d: LmHeadDims): void {
   const J = columns("lmHeadForward", d, a.cols);
   rt.dispatch("lm_head_forward", {
-    params: { R: d.R, J, C: d.C, M: d.M, V: d.V, allCols: a.cols ? 0 : 1 },
+    params: { R: d.R, J, C: d.C, M: d.M, V: d.V, allCols: a.cols ? 0 : 1, dtype: DTYPE_CODE[d.dtype ?? "f32"] },
     bind: { h: a.h, weight: a.weight, rows: a.rows, cols: a.cols ?? a.rows, logits: a.logits },
     workgroups: [Math.ceil(J / BC), Math.ceil(d.R / BR)],
-    constants: { DTYPE: DTYPE_CODE[d.dtype ?? "f32"] },
   });
 }
 
@@ -112,7 +111,9 @@ export function lmHeadBackward(rt: Runtime, a: LmHeadBackwardArgs, d: LmHeadBack
   if (need > 0 && (!a.scratch || a.scratch.size < need)) {
     throw new GpuRuntimeError(`lmHeadBackward: splits = ${splits} needs a scratch buffer of ${need} bytes (got ${a.scratch?.size ?? "none"})`);
   }
-  const params = { R: d.R, J, C: d.C, M: d.M, V: d.V, allCols: a.cols ? 0 : 1, splits, chunk: splitChunk(J, splits) };
+  const params = {
+    R: d.R, J, C: d.C, M: d.M, V: d.V, allCols: a.cols ? 0 : 1, splits, chunk: splitChunk(J, splits), dtype: DTYPE_CODE[d.dtype ?? "f32"],
+  };
   const bind = {
     dlogits: a.dlogits,
     weight: a.weight,
@@ -121,14 +122,12 @@ export function lmHeadBackward(rt: Runtime, a: LmHeadBackwardArgs, d: LmHeadBack
     dh: a.dh,
     scratch: need > 0 ? a.scratch! : placeholderBuffer(rt, 0),
   };
-  const constants = { DTYPE: DTYPE_CODE[d.dtype ?? "f32"] };
   rt.dispatch("lm_head_backward:main", {
     params,
     bind,
     workgroups: [Math.ceil(d.C / BC), Math.ceil(d.R / BR), splits],
-    constants,
   });
   if (splits > 1) {
-    rt.dispatch("lm_head_backward:reduce", { params, bind, workgroups: grid1d(d.R * d.C, 256), constants });
+    rt.dispatch("lm_head_backward:reduce", { params, bind, workgroups: grid1d(d.R * d.C, 256) });
   }
 }

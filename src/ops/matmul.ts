@@ -15,7 +15,7 @@ import { grid1d } from "./grid.ts";
 
 export type WeightDtype = "f32" | "bf16" | "f16";
 
-/** DTYPE override constant of the kernels */
+/** Params.dtype of the kernels */
 export const DTYPE_CODE: Record<WeightDtype, number> = { f32: 0, bf16: 1, f16: 2 };
 
 /** Output tile of the matmul kernels (rows x cols per workgroup). */
@@ -83,11 +83,10 @@ export interface MatmulForwardArgs {
 export function matmulForward(rt: Runtime, a: MatmulForwardArgs, d: MatmulDims): void {
   const batch = checkDims("matmulForward", d);
   rt.dispatch("matmul_forward", {
-    params: { M: d.M, N: d.N, K: d.K, sharedW: d.sharedW ? 1 : 0, hasBias: a.bias ? 1 : 0 },
+    params: { M: d.M, N: d.N, K: d.K, sharedW: d.sharedW ? 1 : 0, hasBias: a.bias ? 1 : 0, dtype: DTYPE_CODE[d.dtype ?? "f32"] },
     // without bias the (unread) bias binding gets the weight again: both are read-only
     bind: { inp: a.inp, weight: a.weight, bias: a.bias ?? a.weight, out: a.out },
     workgroups: [Math.ceil(d.N / MATMUL_TILE), Math.ceil(d.M / MATMUL_TILE), batch],
-    constants: { DTYPE: DTYPE_CODE[d.dtype ?? "f32"] },
   });
 }
 
@@ -108,10 +107,11 @@ export function matmulBackwardInput(
 ): void {
   const batch = checkDims("matmulBackwardInput", d);
   rt.dispatch("matmul_backward_input", {
-    params: { M: d.M, N: d.N, K: d.K, sharedW: d.sharedW ? 1 : 0, accumulate: d.accumulate ? 1 : 0 },
+    params: {
+      M: d.M, N: d.N, K: d.K, sharedW: d.sharedW ? 1 : 0, accumulate: d.accumulate ? 1 : 0, dtype: DTYPE_CODE[d.dtype ?? "f32"],
+    },
     bind: { dout: a.dout, weight: a.weight, dinp: a.dinp },
     workgroups: [Math.ceil(d.K / MATMUL_TILE), Math.ceil(d.M / MATMUL_TILE), batch],
-    constants: { DTYPE: DTYPE_CODE[d.dtype ?? "f32"] },
   });
 }
 

@@ -201,7 +201,7 @@ export class TextTokenizer {
     let after: number[] = [];
     if (addSpecial) {
       const full = this.hf.encode(text, { add_special_tokens: true }).ids;
-      const k = findRun(full, plain.ids);
+      const k = plain.ids.length ? findRun(full, plain.ids) : full.length; // empty text: all added tokens lead
       if (k < 0) throw new TokenizerError(`${this.source}: the post-processor changed the text's tokens; offsets cannot be given`);
       before = full.slice(0, k);
       after = full.slice(k + plain.ids.length);
