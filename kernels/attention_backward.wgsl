@@ -164,19 +164,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       }
     }
     workgroupBarrier();
-    for (var c4 = 0u; c4 < BC / 4u; c4++) {
-      var pr: array<vec4<f32>, 4>;
+    let nc = min(BC, kend - c0);
+    for (var c = 0u; c < nc; c++) {
+      var pc: array<f32, 4>;
       for (var i = 0u; i < 4u; i++) {
-        pr[i] = Ps[(ty + 8u * i) * PS + c4];
+        pc[i] = Ps[(ty + 8u * i) * PS + c / 4u][c % 4u];
       }
-      for (var cc = 0u; cc < 4u; cc++) {
-        let krow = (c4 * 4u + cc) * RS + tx;
-        for (var j = 0u; j < 4u; j++) {
-          if (j < DV) {
-            let kv = KVs[krow + 8u * j];
-            for (var i = 0u; i < 4u; i++) {
-              acc[i * 4u + j] += pr[i][cc] * kv;
-            }
+      let krow = c * RS + tx;
+      for (var j = 0u; j < 4u; j++) {
+        if (j < DV) {
+          let kv = KVs[krow + 8u * j];
+          for (var i = 0u; i < 4u; i++) {
+            acc[i * 4u + j] += pc[i] * kv;
           }
         }
       }

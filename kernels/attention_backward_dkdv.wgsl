@@ -89,7 +89,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         As[r * AS + cl / 4u][cl % 4u] = val;
       }
       workgroupBarrier();
-      for (var r = 0u; r < BT; r++) {
+      let nr = min(BT, len - t0);   // rows that exist (runtime trip count: no unrolling on lavapipe)
+      for (var r = 0u; r < nr; r++) {
         let a = As[r * AS + ty];
         for (var j = 0u; j < 4u; j++) {
           if (j < DV) {

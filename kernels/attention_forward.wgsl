@@ -173,21 +173,24 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
     }
     workgroupBarrier();
 
-    // ---- acc += P V, l += row sums of P
-    for (var c4 = 0u; c4 < BC / 4u; c4++) {
-      var pr: array<vec4<f32>, 4>;
+    // ---- l += row sums of P, acc += P V over the tile's keys that exist (P is 0 beyond them)
+    for (var i = 0u; i < 4u; i++) {
+      let row = (ty + 8u * i) * PS;
+      let sum4 = (Ps[row] + Ps[row + 1u]) + (Ps[row + 2u] + Ps[row + 3u]);
+      l[i] += (sum4.x + sum4.y) + (sum4.z + sum4.w);
+    }
+    let nc = min(BC, kend - c0);   // a runtime trip count also keeps lavapipe from unrolling it
+    for (var c = 0u; c < nc; c++) {
+      var pc: array<f32, 4>;
       for (var i = 0u; i < 4u; i++) {
-        pr[i] = Ps[(ty + 8u * i) * PS + c4];
-        l[i] += (pr[i].x + pr[i].y) + (pr[i].z + pr[i].w);
+        pc[i] = Ps[(ty + 8u * i) * PS + c / 4u][c % 4u];
       }
-      for (var cc = 0u; cc < 4u; cc++) {
-        let vrow = (c4 * 4u + cc) * RS + tx;
-        for (var j = 0u; j < 4u; j++) {
-          if (j < DV) {
-            let vv = KVs[vrow + 8u * j];
-            for (var i = 0u; i < 4u; i++) {
-              acc[i * 4u + j] += pr[i][cc] * vv;
-            }
+      let vrow = c * RS + tx;
+      for (var j = 0u; j < 4u; j++) {
+        if (j < DV) {
+          let vv = KVs[vrow + 8u * j];
+          for (var i = 0u; i < 4u; i++) {
+            acc[i * 4u + j] += pc[i] * vv;
           }
         }
       }

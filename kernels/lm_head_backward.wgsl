@@ -84,16 +84,28 @@ fn put4(r: u32, col: u32, sBase: u32, v: vec4<f32>) {
       return;
     }
     let i = row * C + col;
-    if (col < C) { dh[i] += v.x; }
-    if (col + 1u < C) { dh[i + 1u] += v.y; }
-    if (col + 2u < C) { dh[i + 2u] += v.z; }
-    if (col + 3u < C) { dh[i + 3u] += v.w; }
+    if (col + 3u < C) {
+      dh[i] += v.x;
+      dh[i + 1u] += v.y;
+      dh[i + 2u] += v.z;
+      dh[i + 3u] += v.w;
+    } else {
+      if (col < C) { dh[i] += v.x; }
+      if (col + 1u < C) { dh[i + 1u] += v.y; }
+      if (col + 2u < C) { dh[i + 2u] += v.z; }
+    }
   } else {
     let i = sBase + r * C + col;
-    if (col < C) { scratch[i] = v.x; }
-    if (col + 1u < C) { scratch[i + 1u] = v.y; }
-    if (col + 2u < C) { scratch[i + 2u] = v.z; }
-    if (col + 3u < C) { scratch[i + 3u] = v.w; }
+    if (col + 3u < C) {
+      scratch[i] = v.x;
+      scratch[i + 1u] = v.y;
+      scratch[i + 2u] = v.z;
+      scratch[i + 3u] = v.w;
+    } else {
+      if (col < C) { scratch[i] = v.x; }
+      if (col + 1u < C) { scratch[i + 1u] = v.y; }
+      if (col + 2u < C) { scratch[i + 2u] = v.z; }
+    }
   }
 }
 
@@ -197,12 +209,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
 
   let sBase = split * R * C;
-  let r = r0 + 4u * ty;
   let col = c0 + 4u * tx;
-  put4(r, col, sBase, acc0);
-  put4(r + 1u, col, sBase, acc1);
-  put4(r + 2u, col, sBase, acc2);
-  put4(r + 3u, col, sBase, acc3);
+  var r = r0 + 4u * ty;
+  for (var i = 0u; i < 4u; i++) {
+    put4(r, col, sBase, acc0);
+    acc0 = acc1; // next row (a loop body lavapipe compiles once)
+    acc1 = acc2;
+    acc2 = acc3;
+    r += 1u;
+  }
 }
 
 @compute @workgroup_size(256)

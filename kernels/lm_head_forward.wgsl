@@ -83,11 +83,19 @@ fn colOffset(j: u32) -> vec2<u32> {
   return vec2<u32>(0u, 0u);
 }
 
+// logits[rowBase + col .. col + 3] = v, the columns < J
 fn store4(rowBase: u32, col: u32, v: vec4<f32>) {
-  if (col < p.J) { logits[rowBase + col] = v.x; }
-  if (col + 1u < p.J) { logits[rowBase + col + 1u] = v.y; }
-  if (col + 2u < p.J) { logits[rowBase + col + 2u] = v.z; }
-  if (col + 3u < p.J) { logits[rowBase + col + 3u] = v.w; }
+  let i = rowBase + col;
+  if (col + 3u < p.J) {
+    logits[i] = v.x;
+    logits[i + 1u] = v.y;
+    logits[i + 2u] = v.z;
+    logits[i + 3u] = v.w;
+  } else {
+    if (col < p.J) { logits[i] = v.x; }
+    if (col + 1u < p.J) { logits[i + 1u] = v.y; }
+    if (col + 2u < p.J) { logits[i + 2u] = v.z; }
+  }
 }
 
 @compute @workgroup_size(256)
@@ -181,11 +189,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
     workgroupBarrier();
   }
 
-  let J = p.J;
-  let r = r0 + 4u * ty;
   let j = j0 + 4u * tx;
-  if (r < p.R) { store4(r * J, j, acc0); }
-  if (r + 1u < p.R) { store4((r + 1u) * J, j, acc1); }
-  if (r + 2u < p.R) { store4((r + 2u) * J, j, acc2); }
-  if (r + 3u < p.R) { store4((r + 3u) * J, j, acc3); }
+  var r = r0 + 4u * ty;
+  for (var i = 0u; i < 4u; i++) {
+    if (r < p.R) {
+      store4(r * p.J, j, acc0);
+    }
+    acc0 = acc1; // next row (a loop body lavapipe compiles once)
+    acc1 = acc2;
+    acc2 = acc3;
+    r += 1u;
+  }
 }

@@ -53,21 +53,24 @@ fn weightIf(e: u32, ok: bool) -> f32 {
   return 0.0;
 }
 
-// dinp[i] = v, or += v when accumulating
-fn store1(i: u32, v: f32) {
-  if (p.accumulate != 0u) {
-    dinp[i] += v;
-  } else {
-    dinp[i] = v;
-  }
-}
-
-// dinp[rowBase + col .. col + 3], the columns < K
+// dinp[rowBase + col .. col + 3] = v (or += v when accumulating), the columns < K
 fn store4(rowBase: u32, col: u32, v: vec4<f32>) {
-  if (col < p.K) { store1(rowBase + col, v.x); }
-  if (col + 1u < p.K) { store1(rowBase + col + 1u, v.y); }
-  if (col + 2u < p.K) { store1(rowBase + col + 2u, v.z); }
-  if (col + 3u < p.K) { store1(rowBase + col + 3u, v.w); }
+  let i = rowBase + col;
+  if (col + 3u < p.K) {
+    var o = v;
+    if (p.accumulate != 0u) {
+      o += vec4<f32>(dinp[i], dinp[i + 1u], dinp[i + 2u], dinp[i + 3u]);
+    }
+    dinp[i] = o.x;
+    dinp[i + 1u] = o.y;
+    dinp[i + 2u] = o.z;
+    dinp[i + 3u] = o.w;
+  } else {
+    let keep = f32(p.accumulate != 0u);
+    if (col < p.K) { dinp[i] = v.x + keep * dinp[i]; }
+    if (col + 1u < p.K) { dinp[i + 1u] = v.y + keep * dinp[i + 1u]; }
+    if (col + 2u < p.K) { dinp[i + 2u] = v.z + keep * dinp[i + 2u]; }
+  }
 }
 
 @compute @workgroup_size(256)
@@ -175,14 +178,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let outBase = b * M * K;
   let c0 = k0 + 4u * tx;
   let c1 = c0 + 64u;
-  let r0 = m0 + 4u * ty;
-  let r1 = r0 + 64u;
-  if (r0 < M) { store4(outBase + r0 * K, c0, acc[0]); store4(outBase + r0 * K, c1, acc[1]); }
-  if (r0 + 1u < M) { store4(outBase + (r0 + 1u) * K, c0, acc[2]); store4(outBase + (r0 + 1u) * K, c1, acc[3]); }
-  if (r0 + 2u < M) { store4(outBase + (r0 + 2u) * K, c0, acc[4]); store4(outBase + (r0 + 2u) * K, c1, acc[5]); }
-  if (r0 + 3u < M) { store4(outBase + (r0 + 3u) * K, c0, acc[6]); store4(outBase + (r0 + 3u) * K, c1, acc[7]); }
-  if (r1 < M) { store4(outBase + r1 * K, c0, acc[8]); store4(outBase + r1 * K, c1, acc[9]); }
-  if (r1 + 1u < M) { store4(outBase + (r1 + 1u) * K, c0, acc[10]); store4(outBase + (r1 + 1u) * K, c1, acc[11]); }
-  if (r1 + 2u < M) { store4(outBase + (r1 + 2u) * K, c0, acc[12]); store4(outBase + (r1 + 2u) * K, c1, acc[13]); }
-  if (r1 + 3u < M) { store4(outBase + (r1 + 3u) * K, c0, acc[14]); store4(outBase + (r1 + 3u) * K, c1, acc[15]); }
+  var r = m0 + 4u * ty;
+  for (var i = 0u; i < 8u; i++) {
+    if (r < M) {
+      store4(outBase + r * K, c0, acc[0]);
+      store4(outBase + r * K, c1, acc[1]);
+    }
+    // move the next row's accumulators into acc[0], acc[1]: constant indices only, so acc stays in
+    // registers whether or not the compiler unrolls this loop (lavapipe compiles it once)
+    acc[0] = acc[2]; acc[1] = acc[3]; acc[2] = acc[4]; acc[3] = acc[5]; acc[4] = acc[6]; acc[5] = acc[7];
+    acc[6] = acc[8]; acc[7] = acc[9]; acc[8] = acc[10]; acc[9] = acc[11]; acc[10] = acc[12]; acc[11] = acc[13];
+    acc[12] = acc[14]; acc[13] = acc[15];
+    r += select(1u, 61u, i == 3u); // rows 4ty .. 4ty+3, then 64+4ty .. 64+4ty+3
+  }
 }

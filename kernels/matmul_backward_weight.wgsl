@@ -54,21 +54,36 @@ fn inpIf(e: u32, ok: bool) -> f32 {
   return 0.0;
 }
 
-// one element of the result: added into dweight (splits = 1) or written to scratch
-fn put(directIndex: u32, scratchIndex: u32, v: f32) {
-  if (p.splits == 1u) {
-    dweight[directIndex] += v;
-  } else {
-    scratch[scratchIndex] = v;
-  }
-}
-
+// dweight[row, col .. col + 3] += v (splits = 1), or the same place of this split's scratch slice = v;
+// the columns < K
 fn put4(row: u32, col: u32, wBase: u32, sBase: u32, v: vec4<f32>) {
   let i = row * p.K + col;
-  if (col < p.K) { put(wBase + i, sBase + i, v.x); }
-  if (col + 1u < p.K) { put(wBase + i + 1u, sBase + i + 1u, v.y); }
-  if (col + 2u < p.K) { put(wBase + i + 2u, sBase + i + 2u, v.z); }
-  if (col + 3u < p.K) { put(wBase + i + 3u, sBase + i + 3u, v.w); }
+  let n = min(p.K - min(col, p.K), 4u); // columns in range
+  if (p.splits == 1u) {
+    let d = wBase + i;
+    if (n == 4u) {
+      dweight[d] += v.x;
+      dweight[d + 1u] += v.y;
+      dweight[d + 2u] += v.z;
+      dweight[d + 3u] += v.w;
+    } else {
+      if (n > 0u) { dweight[d] += v.x; }
+      if (n > 1u) { dweight[d + 1u] += v.y; }
+      if (n > 2u) { dweight[d + 2u] += v.z; }
+    }
+  } else {
+    let d = sBase + i;
+    if (n == 4u) {
+      scratch[d] = v.x;
+      scratch[d + 1u] = v.y;
+      scratch[d + 2u] = v.z;
+      scratch[d + 3u] = v.w;
+    } else {
+      if (n > 0u) { scratch[d] = v.x; }
+      if (n > 1u) { scratch[d + 1u] = v.y; }
+      if (n > 2u) { scratch[d + 2u] = v.z; }
+    }
+  }
 }
 
 @compute @workgroup_size(256)
@@ -185,16 +200,19 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   }
   let c0 = k0 + 4u * tx;
   let c1 = c0 + 64u;
-  let r0 = n0 + 4u * ty;
-  let r1 = r0 + 64u;
-  if (r0 < N) { put4(r0, c0, wBase, sBase, acc[0]); put4(r0, c1, wBase, sBase, acc[1]); }
-  if (r0 + 1u < N) { put4(r0 + 1u, c0, wBase, sBase, acc[2]); put4(r0 + 1u, c1, wBase, sBase, acc[3]); }
-  if (r0 + 2u < N) { put4(r0 + 2u, c0, wBase, sBase, acc[4]); put4(r0 + 2u, c1, wBase, sBase, acc[5]); }
-  if (r0 + 3u < N) { put4(r0 + 3u, c0, wBase, sBase, acc[6]); put4(r0 + 3u, c1, wBase, sBase, acc[7]); }
-  if (r1 < N) { put4(r1, c0, wBase, sBase, acc[8]); put4(r1, c1, wBase, sBase, acc[9]); }
-  if (r1 + 1u < N) { put4(r1 + 1u, c0, wBase, sBase, acc[10]); put4(r1 + 1u, c1, wBase, sBase, acc[11]); }
-  if (r1 + 2u < N) { put4(r1 + 2u, c0, wBase, sBase, acc[12]); put4(r1 + 2u, c1, wBase, sBase, acc[13]); }
-  if (r1 + 3u < N) { put4(r1 + 3u, c0, wBase, sBase, acc[14]); put4(r1 + 3u, c1, wBase, sBase, acc[15]); }
+  var r = n0 + 4u * ty;
+  for (var i = 0u; i < 8u; i++) {
+    if (r < N) {
+      put4(r, c0, wBase, sBase, acc[0]);
+      put4(r, c1, wBase, sBase, acc[1]);
+    }
+    // move the next row's accumulators into acc[0], acc[1]: constant indices only, so acc stays in
+    // registers whether or not the compiler unrolls this loop (lavapipe compiles it once)
+    acc[0] = acc[2]; acc[1] = acc[3]; acc[2] = acc[4]; acc[3] = acc[5]; acc[4] = acc[6]; acc[5] = acc[7];
+    acc[6] = acc[8]; acc[7] = acc[9]; acc[8] = acc[10]; acc[9] = acc[11]; acc[10] = acc[12]; acc[11] = acc[13];
+    acc[12] = acc[14]; acc[13] = acc[15];
+    r += select(1u, 61u, i == 3u); // rows 4ty .. 4ty+3, then 64+4ty .. 64+4ty+3
+  }
 }
 
 @compute @workgroup_size(256)

@@ -196,14 +196,17 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let bias0 = vec4<f32>(biasAt(c0, biasBase), biasAt(c0 + 1u, biasBase), biasAt(c0 + 2u, biasBase), biasAt(c0 + 3u, biasBase));
   let bias1 = vec4<f32>(biasAt(c1, biasBase), biasAt(c1 + 1u, biasBase), biasAt(c1 + 2u, biasBase), biasAt(c1 + 3u, biasBase));
   let outBase = b * M * N;
-  let r0 = m0 + 4u * ty;
-  let r1 = r0 + 64u;
-  if (r0 < M) { store4(outBase + r0 * N, c0, acc[0] + bias0); store4(outBase + r0 * N, c1, acc[1] + bias1); }
-  if (r0 + 1u < M) { store4(outBase + (r0 + 1u) * N, c0, acc[2] + bias0); store4(outBase + (r0 + 1u) * N, c1, acc[3] + bias1); }
-  if (r0 + 2u < M) { store4(outBase + (r0 + 2u) * N, c0, acc[4] + bias0); store4(outBase + (r0 + 2u) * N, c1, acc[5] + bias1); }
-  if (r0 + 3u < M) { store4(outBase + (r0 + 3u) * N, c0, acc[6] + bias0); store4(outBase + (r0 + 3u) * N, c1, acc[7] + bias1); }
-  if (r1 < M) { store4(outBase + r1 * N, c0, acc[8] + bias0); store4(outBase + r1 * N, c1, acc[9] + bias1); }
-  if (r1 + 1u < M) { store4(outBase + (r1 + 1u) * N, c0, acc[10] + bias0); store4(outBase + (r1 + 1u) * N, c1, acc[11] + bias1); }
-  if (r1 + 2u < M) { store4(outBase + (r1 + 2u) * N, c0, acc[12] + bias0); store4(outBase + (r1 + 2u) * N, c1, acc[13] + bias1); }
-  if (r1 + 3u < M) { store4(outBase + (r1 + 3u) * N, c0, acc[14] + bias0); store4(outBase + (r1 + 3u) * N, c1, acc[15] + bias1); }
+  var r = m0 + 4u * ty;
+  for (var i = 0u; i < 8u; i++) {
+    if (r < M) {
+      store4(outBase + r * N, c0, acc[0] + bias0);
+      store4(outBase + r * N, c1, acc[1] + bias1);
+    }
+    // move the next row's accumulators into acc[0], acc[1]: constant indices only, so acc stays in
+    // registers whether or not the compiler unrolls this loop (lavapipe compiles it once)
+    acc[0] = acc[2]; acc[1] = acc[3]; acc[2] = acc[4]; acc[3] = acc[5]; acc[4] = acc[6]; acc[5] = acc[7];
+    acc[6] = acc[8]; acc[7] = acc[9]; acc[8] = acc[10]; acc[9] = acc[11]; acc[10] = acc[12]; acc[11] = acc[13];
+    acc[12] = acc[14]; acc[13] = acc[15];
+    r += select(1u, 61u, i == 3u); // rows 4ty .. 4ty+3, then 64+4ty .. 64+4ty+3
+  }
 }

@@ -4,6 +4,7 @@
 import { Command, CommanderError } from "commander";
 import { AbftError } from "../gpu/errors.ts";
 import { registerDoctor } from "./doctor.ts";
+import { registerModelCommands } from "./models.ts";
 import { VERSION } from "./version.ts";
 
 export function buildProgram(): Command {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .exitOverride();
   program.configureOutput({ outputError: (str, write) => write(str) });
   registerDoctor(program);
+  registerModelCommands(program);
   return program;
 }
 
