@@ -16,7 +16,7 @@
 //   Layout as in attention_forward.wgsl: the block's dy rows in shared memory, V (pass 1) and K
 //   (pass 2) tiles of 16 keys; thread (ty, tx) owns rows ty + 8i, keys tx + 8j of a tile, dims
 //   vec4 tx + 8j. Pass 1 writes dP into dscores and reduces D; pass 2 turns dP into dS in place
-//   (each thread rereads only what it wrote) and accumulates dq = dS K. 29 KiB of workgroup memory.
+//   (each thread rereads only what it wrote) and accumulates dq = dS K. 28 KiB of workgroup memory.
 
 struct Params { B: u32, T: u32, NH: u32, NKV: u32, HS: u32, scale: f32, hasDattLast: u32 }
 
@@ -75,9 +75,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   let kRow = p.NKV * HS4;
   let qBase = b * T * qRow + h * HS4;
   let kBase = b * T * kRow + kvh * HS4;
-  var nkeys = 0u;
+  var nkeys = 0u;               // keys covered by the tiles (0 when the block is all padding)
+  var NI = 0u;                  // row groups i (rows ty + 8i) that hold a valid row: the rest skip their FMAs
   if (kend > r0) {
     nkeys = kend;
+    NI = (kend - r0 + 7u) / 8u;
   }
   let probBase = (b * NH + h) * T;
   let last = len - 1u;
@@ -109,9 +111,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       let v0 = KVs[tx * RS + d4];
       let v1 = KVs[(tx + 8u) * RS + d4];
       for (var i = 0u; i < 4u; i++) {
-        let g = Ds[(ty + 8u * i) * RS + d4];
-        s[i * 2u] += dot(g, v0);
-        s[i * 2u + 1u] += dot(g, v1);
+        if (i < NI) {
+          let g = Ds[(ty + 8u * i) * RS + d4];
+          s[i * 2u] += dot(g, v0);
+          s[i * 2u + 1u] += dot(g, v1);
+        }
       }
     }
     for (var i = 0u; i < 4u; i++) {
@@ -175,7 +179,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         if (j < DV) {
           let kv = KVs[krow + 8u * j];
           for (var i = 0u; i < 4u; i++) {
-            acc[i * 4u + j] += pc[i] * kv;
+            if (i < NI) {
+              acc[i * 4u + j] += pc[i] * kv;
+            }
           }
         }
       }

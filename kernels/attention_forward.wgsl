@@ -16,7 +16,9 @@
 //   through one shared buffer (K, then V); online softmax (running max m, running sum l per row).
 //   Thread (ty, tx) owns rows ty + 8i (i < 4): scores for keys tx + 8j (j < 2) of each tile and the
 //   output dims 4*(tx + 8j) .. +3 (j < ceil(HS/32)). Shared rows are padded to 33 vec4 so that
-//   the strided row reads fall into different banks. 30 KiB of workgroup memory.
+//   the strided row reads fall into different banks. 30 KiB of workgroup memory. Row groups i
+//   without a valid row (the tail block, e.g. rows 160..191 of T = 163) skip their FMAs, and the
+//   P V loop runs over the keys that exist only.
 // Full probabilities: each thread writes its raw scaled scores into att while it goes, then, once the
 //   final m and l of each row are known, the workgroup rewrites them as exp(s - m) / l (and zeros).
 // Backward needs: att (mode 1) or a recomputation; q, k, v, lengths (see attention_backward.wgsl).
@@ -68,8 +70,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   let qBase = b * T * qRow + h * HS4;
   let kBase = b * T * kRow + kvh * HS4;
   var nkeys = 0u;               // keys covered by the tiles (0 when the block is all padding)
+  var NI = 0u;                  // row groups i (rows ty + 8i) that hold a valid row: the rest skip their FMAs
   if (kend > r0) {
     nkeys = kend;
+    NI = (kend - r0 + 7u) / 8u;
   }
 
   for (var i = tid; i < BR * HS4; i += 64u) {
@@ -118,9 +122,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       let k0 = KVs[tx * RS + d4];
       let k1 = KVs[(tx + 8u) * RS + d4];
       for (var i = 0u; i < 4u; i++) {
-        let qv = Qs[(ty + 8u * i) * RS + d4];
-        s[i * 2u] += dot(qv, k0);
-        s[i * 2u + 1u] += dot(qv, k1);
+        if (i < NI) {
+          let qv = Qs[(ty + 8u * i) * RS + d4];
+          s[i * 2u] += dot(qv, k0);
+          s[i * 2u + 1u] += dot(qv, k1);
+        }
       }
     }
     for (var i = 0u; i < 4u; i++) {
@@ -190,7 +196,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
         if (j < DV) {
           let vv = KVs[vrow + 8u * j];
           for (var i = 0u; i < 4u; i++) {
-            acc[i * 4u + j] += pc[i] * vv;
+            if (i < NI) {
+              acc[i * 4u + j] += pc[i] * vv;
+            }
           }
         }
       }

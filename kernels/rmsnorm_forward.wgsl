@@ -38,7 +38,7 @@ fn block_sum(v: f32, lid: u32) -> f32 {
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-  let row = wid.x + wid.y * 65534u;
+  let row = wid.x + wid.y * nwg.x;
   if (row >= p.N) {
     return;
   }

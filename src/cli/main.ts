@@ -4,6 +4,7 @@
 import { Command, CommanderError } from "commander";
 import { AbftError } from "../gpu/errors.ts";
 import { registerDoctor } from "./doctor.ts";
+import { registerEval } from "./eval.ts";
 import { registerModelCommands } from "./models.ts";
 import { VERSION } from "./version.ts";
 
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   program.configureOutput({ outputError: (str, write) => write(str) });
   registerDoctor(program);
   registerModelCommands(program);
+  registerEval(program);
   return program;
 }
 

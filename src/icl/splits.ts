@@ -2,7 +2,7 @@
 // protocol): everything comes from src/util/random.ts's Rng (sfc32), never Math.random, so the same
 // seed gives the same pools and prompts on every machine.
 //
-// Pools (indices into TaskData.examples):
+// Pools (indices into TaskData.examples; which files feed each side, per task: tasks.ts):
 // - split "pooled": one seeded shuffle of all examples; the first trainPool of it are the training
 //   pool, the next demoPool the demonstration pool, the next testQueries the test queries.
 // - split "separate": one seeded shuffle of the train side gives the training pool then the

@@ -170,3 +170,31 @@ test("elementwise activations cover more than 65535 workgroups (2-D grid)", asyn
   await check(o2, wantD.dup, "swiglu dup");
   release(rt, A, B, D, o1, o2);
 });
+
+test("each elementwise kernel indexes any 2-D grid as i = gid.x + gid.y * num_workgroups.x * 256", async () => {
+  // a 3 x 5 grid directly (the wrappers only go 2-D past 65535 workgroups): a wrong row stride
+  // leaves holes in the NaN-filled outputs or writes past N
+  const rt = await gpuRuntime();
+  const rng = testRng("activations-grid");
+  const N = 15 * 256 - 10;
+  const a = rng.normalF32(N, 2), b = rng.normalF32(N), dout = rng.normalF32(N);
+  const A = rt.upload(a), B = rt.upload(b), D = rt.upload(dout);
+  const nan = new Float32Array(N + 10).fill(NaN);
+  const o1 = rt.upload(nan), o2 = rt.upload(nan);
+  const run = async (kernel: string, params: Record<string, number>, bind: Record<string, GpuBuffer>, outs: [GpuBuffer, ArrayLike<number>][]) => {
+    rt.write(o1, nan);
+    rt.write(o2, nan);
+    rt.dispatch(kernel, { params, bind, workgroups: [3, 5] });
+    for (const [buf, want] of outs) {
+      const got = await rt.readF32(buf, N + 10);
+      expectClose(got.subarray(0, N), want, { rtol: 1e-5, atol: 1e-6, label: kernel });
+      expect(got.subarray(N).every(Number.isNaN)).toBe(true); // nothing written past N
+    }
+  };
+  const wantD = ref.swigluBackward(a, b, dout);
+  await run("gelu_forward", { N }, { inp: A, out: o1 }, [[o1, ref.geluForward(a)]]);
+  await run("gelu_backward", { N, accumulate: 0 }, { inp: A, dout: D, dinp: o1 }, [[o1, ref.geluBackward(a, dout)]]);
+  await run("swiglu_forward", { N }, { gate: A, up: B, out: o1 }, [[o1, ref.swigluForward(a, b)]]);
+  await run("swiglu_backward", { N, accumulate: 0 }, { gate: A, up: B, dout: D, dgate: o1, dup: o2 }, [[o1, wantD.dgate], [o2, wantD.dup]]);
+  release(rt, A, B, D, o1, o2);
+});

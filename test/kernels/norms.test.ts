@@ -264,3 +264,52 @@ test("norms handle more than 65535 rows (2-D grid of rows)", async () => {
   expectClose(await rt.readF32(rstd, N), wantRms.rstd, { rtol: 1e-5, atol: 0, label: "rmsnorm rstd many rows" });
   release(rt, X, W, Bi, out, mean, rstd);
 });
+
+test("row kernels index any 2-D grid of rows as row = wg.x + wg.y * num_workgroups.x", async () => {
+  // a 3 x 4 grid directly (the wrappers only go 2-D past 65535 rows): a wrong row stride leaves
+  // NaN rows in the outputs or writes past N
+  const rt = await gpuRuntime();
+  const rng = testRng("norms-grid");
+  const N = 11, C = 37;
+  const x = rows(rng, N, C);
+  const { w, bias } = params(rng, C);
+  const dout = rng.normalF32(N * C);
+  const X = rt.upload(x), W = rt.upload(w), Bi = rt.upload(bias), D = rt.upload(dout);
+  const nan = (n: number) => new Float32Array(n).fill(NaN);
+  const out = rt.upload(nan(N * C + 64)), mean = rt.upload(nan(N + 8)), rstd = rt.upload(nan(N + 8));
+  const spare = [0, 1, 2].map(() => rt.upload(nan(64)));
+  const wg: [number, number] = [3, 4];
+  const readOut = async (label: string, want: ArrayLike<number>) => {
+    const got = await rt.readF32(out, N * C + 64);
+    expectClose(got.subarray(0, N * C), want, { rtol: 1e-4, atol: 1e-4, label });
+    expect(got.subarray(N * C).every(Number.isNaN)).toBe(true);
+  };
+
+  const ln = ref.layernormForward(x, w, bias, N, C, LN_EPS);
+  rt.dispatch("layernorm_forward", { params: { N, C, eps: LN_EPS, save: 1 }, bind: { inp: X, weight: W, bias: Bi, out, mean, rstd }, workgroups: wg });
+  await readOut("layernorm_forward", ln.out);
+  expectClose((await rt.readF32(rstd, N + 8)).subarray(0, N), ln.rstd, { rtol: 1e-4, label: "layernorm rstd" });
+  rt.write(out, nan(N * C + 64));
+  const lnb = ref.layernormBackward(dout, x, w, ln.mean, ln.rstd, N, C);
+  const lnParams = { N, C, accumulate: 0, rowsPerChunk: N, nChunks: 1 };
+  rt.dispatch("layernorm_backward", {
+    params: lnParams,
+    bind: { dout: D, inp: X, weight: W, mean, rstd, dinp: out, dweight: spare[0], dbias: spare[1], scratch: spare[2] },
+    workgroups: wg,
+  });
+  await readOut("layernorm_backward", lnb.dinp);
+
+  rt.write(out, nan(N * C + 64));
+  const rms = ref.rmsnormForward(x, w, N, C, RMS_EPS);
+  rt.dispatch("rmsnorm_forward", { params: { N, C, eps: RMS_EPS, save: 1 }, bind: { inp: X, weight: W, out, rstd }, workgroups: wg });
+  await readOut("rmsnorm_forward", rms.out);
+  rt.write(out, nan(N * C + 64));
+  const rmsb = ref.rmsnormBackward(dout, x, w, rms.rstd, N, C);
+  rt.dispatch("rmsnorm_backward", {
+    params: lnParams,
+    bind: { dout: D, inp: X, weight: W, rstd, dinp: out, dweight: spare[0], scratch: spare[1] },
+    workgroups: wg,
+  });
+  await readOut("rmsnorm_backward", rmsb.dinp);
+  release(rt, X, W, Bi, D, out, mean, rstd, ...spare);
+});
