@@ -149,49 +149,32 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var ra: vec2<f32>;
   var rb0: vec4<f32>;
   var rb1: vec4<f32>;
-  {
-    let j = jStart + lj;
-    ra = vec2<f32>(dlogitsIf(aOff0 + j, aOk0 && j < jEnd), dlogitsIf(aOff1 + j, aOk1 && j < jEnd));
-    let jb = jStart + br;
-    let c = c0 + bc;
-    rb0 = vec4<f32>(weightOf(jb, jEnd, c, bcOk), weightOf(jb + 2u, jEnd, c, bcOk),
-                    weightOf(jb + 4u, jEnd, c, bcOk), weightOf(jb + 6u, jEnd, c, bcOk));
-    rb1 = vec4<f32>(weightOf(jb + 8u, jEnd, c, bcOk), weightOf(jb + 10u, jEnd, c, bcOk),
-                    weightOf(jb + 12u, jEnd, c, bcOk), weightOf(jb + 14u, jEnd, c, bcOk));
-    As[lj][sq][sc] = ra.x;
-    As[lj][sq + 4u][sc] = ra.y;
-    Bs[br][bq][bcc] = rb0.x;
-    Bs[br + 2u][bq][bcc] = rb0.y;
-    Bs[br + 4u][bq][bcc] = rb0.z;
-    Bs[br + 6u][bq][bcc] = rb0.w;
-    Bs[br + 8u][bq][bcc] = rb1.x;
-    Bs[br + 10u][bq][bcc] = rb1.y;
-    Bs[br + 12u][bq][bcc] = rb1.z;
-    Bs[br + 14u][bq][bcc] = rb1.w;
-  }
-  workgroupBarrier();
 
-  for (var s = 0u; s < steps; s++) {
-    let cur = (s & 1u) * BK;
-    let nxt = BK - cur;
-    let more = s + 1u < steps;
+  // iteration s issues the global loads of step s, computes step s - 1 from shared memory while
+  // they are in flight, then stores step s into the other buffer: one barrier per step
+  for (var s = 0u; s <= steps; s++) {
+    let cur = ((s + 1u) & 1u) * BK; // buffer of step s - 1
+    let nxt = BK - cur; // buffer of step s
+    let more = s < steps;
     if (more) {
-      let j = jStart + (s + 1u) * BK + lj;
+      let j = jStart + s * BK + lj;
       ra = vec2<f32>(dlogitsIf(aOff0 + j, aOk0 && j < jEnd), dlogitsIf(aOff1 + j, aOk1 && j < jEnd));
-      let jb = jStart + (s + 1u) * BK + br;
+      let jb = jStart + s * BK + br;
       let c = c0 + bc;
       rb0 = vec4<f32>(weightOf(jb, jEnd, c, bcOk), weightOf(jb + 2u, jEnd, c, bcOk),
                       weightOf(jb + 4u, jEnd, c, bcOk), weightOf(jb + 6u, jEnd, c, bcOk));
       rb1 = vec4<f32>(weightOf(jb + 8u, jEnd, c, bcOk), weightOf(jb + 10u, jEnd, c, bcOk),
                       weightOf(jb + 12u, jEnd, c, bcOk), weightOf(jb + 14u, jEnd, c, bcOk));
     }
-    for (var kk = 0u; kk < BK; kk++) {
-      let a = As[cur + kk][ty];
-      let b = Bs[cur + kk][tx];
-      acc0 = fma(vec4<f32>(a.x), b, acc0);
-      acc1 = fma(vec4<f32>(a.y), b, acc1);
-      acc2 = fma(vec4<f32>(a.z), b, acc2);
-      acc3 = fma(vec4<f32>(a.w), b, acc3);
+    if (s > 0u) {
+      for (var kk = 0u; kk < BK; kk++) {
+        let a = As[cur + kk][ty];
+        let b = Bs[cur + kk][tx];
+        acc0 = fma(vec4<f32>(a.x), b, acc0);
+        acc1 = fma(vec4<f32>(a.y), b, acc1);
+        acc2 = fma(vec4<f32>(a.z), b, acc2);
+        acc3 = fma(vec4<f32>(a.w), b, acc3);
+      }
     }
     if (more) {
       As[nxt + lj][sq][sc] = ra.x;

@@ -132,33 +132,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var ra: vec2<f32>;
   var rb0: vec4<f32>;
   var rb1: vec4<f32>;
-  {
-    let c = lc;
-    let ok = c < C;
-    ra = vec2<f32>(hIf(a0.x + c, ok && a0.y != 0u), hIf(a1.x + c, ok && a1.y != 0u));
-    rb0 = vec4<f32>(weightIf(g0.x + c, ok && g0.y != 0u), weightIf(g1.x + c, ok && g1.y != 0u),
-                    weightIf(g2.x + c, ok && g2.y != 0u), weightIf(g3.x + c, ok && g3.y != 0u));
-    rb1 = vec4<f32>(weightIf(g4.x + c, ok && g4.y != 0u), weightIf(g5.x + c, ok && g5.y != 0u),
-                    weightIf(g6.x + c, ok && g6.y != 0u), weightIf(g7.x + c, ok && g7.y != 0u));
-    As[lc][sq][sc] = ra.x;
-    As[lc][sq + 4u][sc] = ra.y;
-    Bs[lc][sq][sc] = rb0.x;
-    Bs[lc][sq + 4u][sc] = rb0.y;
-    Bs[lc][sq + 8u][sc] = rb0.z;
-    Bs[lc][sq + 12u][sc] = rb0.w;
-    Bs[lc][sq + 16u][sc] = rb1.x;
-    Bs[lc][sq + 20u][sc] = rb1.y;
-    Bs[lc][sq + 24u][sc] = rb1.z;
-    Bs[lc][sq + 28u][sc] = rb1.w;
-  }
-  workgroupBarrier();
 
-  for (var s = 0u; s < steps; s++) {
-    let cur = (s & 1u) * BK;
-    let nxt = BK - cur;
-    let more = s + 1u < steps;
+  // iteration s issues the global loads of step s, computes step s - 1 from shared memory while
+  // they are in flight, then stores step s into the other buffer: one barrier per step
+  for (var s = 0u; s <= steps; s++) {
+    let cur = ((s + 1u) & 1u) * BK; // buffer of step s - 1
+    let nxt = BK - cur; // buffer of step s
+    let more = s < steps;
     if (more) {
-      let c = (s + 1u) * BK + lc;
+      let c = s * BK + lc;
       let ok = c < C;
       ra = vec2<f32>(hIf(a0.x + c, ok && a0.y != 0u), hIf(a1.x + c, ok && a1.y != 0u));
       rb0 = vec4<f32>(weightIf(g0.x + c, ok && g0.y != 0u), weightIf(g1.x + c, ok && g1.y != 0u),
@@ -166,13 +148,15 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       rb1 = vec4<f32>(weightIf(g4.x + c, ok && g4.y != 0u), weightIf(g5.x + c, ok && g5.y != 0u),
                       weightIf(g6.x + c, ok && g6.y != 0u), weightIf(g7.x + c, ok && g7.y != 0u));
     }
-    for (var kk = 0u; kk < BK; kk++) {
-      let a = As[cur + kk][ty];
-      let b = Bs[cur + kk][tx];
-      acc0 = fma(vec4<f32>(a.x), b, acc0);
-      acc1 = fma(vec4<f32>(a.y), b, acc1);
-      acc2 = fma(vec4<f32>(a.z), b, acc2);
-      acc3 = fma(vec4<f32>(a.w), b, acc3);
+    if (s > 0u) {
+      for (var kk = 0u; kk < BK; kk++) {
+        let a = As[cur + kk][ty];
+        let b = Bs[cur + kk][tx];
+        acc0 = fma(vec4<f32>(a.x), b, acc0);
+        acc1 = fma(vec4<f32>(a.y), b, acc1);
+        acc2 = fma(vec4<f32>(a.z), b, acc2);
+        acc3 = fma(vec4<f32>(a.w), b, acc3);
+      }
     }
     if (more) {
       As[nxt + lc][sq][sc] = ra.x;

@@ -107,60 +107,46 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let steps = (N + BK - 1u) / BK;
   var ra: vec4<f32>;
   var rb: vec4<f32>;
-  {
-    let n = ln;
-    let nOk = n < N;
-    ra = vec4<f32>(doutIf(aOff.x + n, aOk.x && nOk), doutIf(aOff.y + n, aOk.y && nOk),
-                   doutIf(aOff.z + n, aOk.z && nOk), doutIf(aOff.w + n, aOk.w && nOk));
-    let rn = br;
-    rb = vec4<f32>(weightIf(bOff + rn * K, bOk && rn < N), weightIf(bOff + (rn + 2u) * K, bOk && rn + 2u < N),
-                   weightIf(bOff + (rn + 4u) * K, bOk && rn + 4u < N), weightIf(bOff + (rn + 6u) * K, bOk && rn + 6u < N));
-    As[ln][sq][sc] = ra.x;
-    As[ln][sq + 8u][sc] = ra.y;
-    As[ln][sq + 16u][sc] = ra.z;
-    As[ln][sq + 24u][sc] = ra.w;
-    Bs[br][bq][bcc] = rb.x;
-    Bs[br + 2u][bq][bcc] = rb.y;
-    Bs[br + 4u][bq][bcc] = rb.z;
-    Bs[br + 6u][bq][bcc] = rb.w;
-  }
-  workgroupBarrier();
 
-  for (var s = 0u; s < steps; s++) {
-    let cur = (s & 1u) * BK;
-    let nxt = BK - cur;
-    let more = s + 1u < steps;
+  // iteration s issues the global loads of step s, computes step s - 1 from shared memory while
+  // they are in flight, then stores step s into the other buffer: one barrier per step
+  for (var s = 0u; s <= steps; s++) {
+    let cur = ((s + 1u) & 1u) * BK; // buffer of step s - 1
+    let nxt = BK - cur; // buffer of step s
+    let more = s < steps;
     if (more) {
-      let n = (s + 1u) * BK + ln;
+      let n = s * BK + ln;
       let nOk = n < N;
       ra = vec4<f32>(doutIf(aOff.x + n, aOk.x && nOk), doutIf(aOff.y + n, aOk.y && nOk),
                      doutIf(aOff.z + n, aOk.z && nOk), doutIf(aOff.w + n, aOk.w && nOk));
-      let rn = (s + 1u) * BK + br;
+      let rn = s * BK + br;
       rb = vec4<f32>(weightIf(bOff + rn * K, bOk && rn < N), weightIf(bOff + (rn + 2u) * K, bOk && rn + 2u < N),
                      weightIf(bOff + (rn + 4u) * K, bOk && rn + 4u < N), weightIf(bOff + (rn + 6u) * K, bOk && rn + 6u < N));
     }
-    for (var kk = 0u; kk < BK; kk++) {
-      let r = cur + kk;
-      let a0 = As[r][ty];
-      let a1 = As[r][ty + 16u];
-      let b0 = Bs[r][tx];
-      let b1 = Bs[r][tx + 16u];
-      acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
-      acc[1] = fma(vec4<f32>(a0.x), b1, acc[1]);
-      acc[2] = fma(vec4<f32>(a0.y), b0, acc[2]);
-      acc[3] = fma(vec4<f32>(a0.y), b1, acc[3]);
-      acc[4] = fma(vec4<f32>(a0.z), b0, acc[4]);
-      acc[5] = fma(vec4<f32>(a0.z), b1, acc[5]);
-      acc[6] = fma(vec4<f32>(a0.w), b0, acc[6]);
-      acc[7] = fma(vec4<f32>(a0.w), b1, acc[7]);
-      acc[8] = fma(vec4<f32>(a1.x), b0, acc[8]);
-      acc[9] = fma(vec4<f32>(a1.x), b1, acc[9]);
-      acc[10] = fma(vec4<f32>(a1.y), b0, acc[10]);
-      acc[11] = fma(vec4<f32>(a1.y), b1, acc[11]);
-      acc[12] = fma(vec4<f32>(a1.z), b0, acc[12]);
-      acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
-      acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
-      acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
+    if (s > 0u) {
+      for (var kk = 0u; kk < BK; kk++) {
+        let r = cur + kk;
+        let a0 = As[r][ty];
+        let a1 = As[r][ty + 16u];
+        let b0 = Bs[r][tx];
+        let b1 = Bs[r][tx + 16u];
+        acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
+        acc[1] = fma(vec4<f32>(a0.x), b1, acc[1]);
+        acc[2] = fma(vec4<f32>(a0.y), b0, acc[2]);
+        acc[3] = fma(vec4<f32>(a0.y), b1, acc[3]);
+        acc[4] = fma(vec4<f32>(a0.z), b0, acc[4]);
+        acc[5] = fma(vec4<f32>(a0.z), b1, acc[5]);
+        acc[6] = fma(vec4<f32>(a0.w), b0, acc[6]);
+        acc[7] = fma(vec4<f32>(a0.w), b1, acc[7]);
+        acc[8] = fma(vec4<f32>(a1.x), b0, acc[8]);
+        acc[9] = fma(vec4<f32>(a1.x), b1, acc[9]);
+        acc[10] = fma(vec4<f32>(a1.y), b0, acc[10]);
+        acc[11] = fma(vec4<f32>(a1.y), b1, acc[11]);
+        acc[12] = fma(vec4<f32>(a1.z), b0, acc[12]);
+        acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
+        acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
+        acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
+      }
     }
     if (more) {
       As[nxt + ln][sq][sc] = ra.x;

@@ -119,60 +119,48 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let steps = (max(mEnd, mStart) - mStart + BK - 1u) / BK;
   var ra: vec4<f32>;
   var rb: vec4<f32>;
-  {
-    let m = mStart + lr;
-    ra = vec4<f32>(doutIf(aOff + m * N, aOk && m < mEnd), doutIf(aOff + (m + 2u) * N, aOk && m + 2u < mEnd),
-                   doutIf(aOff + (m + 4u) * N, aOk && m + 4u < mEnd), doutIf(aOff + (m + 6u) * N, aOk && m + 6u < mEnd));
-    rb = vec4<f32>(inpIf(bOff + m * K, bOk && m < mEnd), inpIf(bOff + (m + 2u) * K, bOk && m + 2u < mEnd),
-                   inpIf(bOff + (m + 4u) * K, bOk && m + 4u < mEnd), inpIf(bOff + (m + 6u) * K, bOk && m + 6u < mEnd));
-    As[lr][q][qc] = ra.x;
-    As[lr + 2u][q][qc] = ra.y;
-    As[lr + 4u][q][qc] = ra.z;
-    As[lr + 6u][q][qc] = ra.w;
-    Bs[lr][q][qc] = rb.x;
-    Bs[lr + 2u][q][qc] = rb.y;
-    Bs[lr + 4u][q][qc] = rb.z;
-    Bs[lr + 6u][q][qc] = rb.w;
-  }
-  workgroupBarrier();
 
-  for (var s = 0u; s < steps; s++) {
-    let cur = (s & 1u) * BK;
-    let nxt = BK - cur;
-    let more = s + 1u < steps;
+  // iteration s issues the global loads of step s, computes step s - 1 from shared memory while
+  // they are in flight, then stores step s into the other buffer: one barrier per step
+  for (var s = 0u; s <= steps; s++) {
+    let cur = ((s + 1u) & 1u) * BK; // buffer of step s - 1
+    let nxt = BK - cur; // buffer of step s
+    let more = s < steps;
     if (more) {
-      let m = mStart + (s + 1u) * BK + lr;
+      let m = mStart + s * BK + lr;
       ra = vec4<f32>(doutIf(aOff + m * N, aOk && m < mEnd), doutIf(aOff + (m + 2u) * N, aOk && m + 2u < mEnd),
                      doutIf(aOff + (m + 4u) * N, aOk && m + 4u < mEnd), doutIf(aOff + (m + 6u) * N, aOk && m + 6u < mEnd));
       rb = vec4<f32>(inpIf(bOff + m * K, bOk && m < mEnd), inpIf(bOff + (m + 2u) * K, bOk && m + 2u < mEnd),
                      inpIf(bOff + (m + 4u) * K, bOk && m + 4u < mEnd), inpIf(bOff + (m + 6u) * K, bOk && m + 6u < mEnd));
     }
-    for (var kk = 0u; kk < BK; kk++) {
-      let r = cur + kk;
-      let a0 = As[r][ty];
-      let a1 = As[r][ty + 16u];
-      let b0 = Bs[r][tx];
-      let b1 = Bs[r][tx + 16u];
-      acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
-      acc[1] = fma(vec4<f32>(a0.x), b1, acc[1]);
-      acc[2] = fma(vec4<f32>(a0.y), b0, acc[2]);
-      acc[3] = fma(vec4<f32>(a0.y), b1, acc[3]);
-      acc[4] = fma(vec4<f32>(a0.z), b0, acc[4]);
-      acc[5] = fma(vec4<f32>(a0.z), b1, acc[5]);
-      acc[6] = fma(vec4<f32>(a0.w), b0, acc[6]);
-      acc[7] = fma(vec4<f32>(a0.w), b1, acc[7]);
-      acc[8] = fma(vec4<f32>(a1.x), b0, acc[8]);
-      acc[9] = fma(vec4<f32>(a1.x), b1, acc[9]);
-      acc[10] = fma(vec4<f32>(a1.y), b0, acc[10]);
-      acc[11] = fma(vec4<f32>(a1.y), b1, acc[11]);
-      acc[12] = fma(vec4<f32>(a1.z), b0, acc[12]);
-      acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
-      acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
-      acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
-    }
-    if (doBias) {
+    if (s > 0u) {
       for (var kk = 0u; kk < BK; kk++) {
-        biasAcc += As[cur + kk][lid >> 2u][lid & 3u];
+        let r = cur + kk;
+        let a0 = As[r][ty];
+        let a1 = As[r][ty + 16u];
+        let b0 = Bs[r][tx];
+        let b1 = Bs[r][tx + 16u];
+        acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
+        acc[1] = fma(vec4<f32>(a0.x), b1, acc[1]);
+        acc[2] = fma(vec4<f32>(a0.y), b0, acc[2]);
+        acc[3] = fma(vec4<f32>(a0.y), b1, acc[3]);
+        acc[4] = fma(vec4<f32>(a0.z), b0, acc[4]);
+        acc[5] = fma(vec4<f32>(a0.z), b1, acc[5]);
+        acc[6] = fma(vec4<f32>(a0.w), b0, acc[6]);
+        acc[7] = fma(vec4<f32>(a0.w), b1, acc[7]);
+        acc[8] = fma(vec4<f32>(a1.x), b0, acc[8]);
+        acc[9] = fma(vec4<f32>(a1.x), b1, acc[9]);
+        acc[10] = fma(vec4<f32>(a1.y), b0, acc[10]);
+        acc[11] = fma(vec4<f32>(a1.y), b1, acc[11]);
+        acc[12] = fma(vec4<f32>(a1.z), b0, acc[12]);
+        acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
+        acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
+        acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
+      }
+      if (doBias) {
+        for (var kk = 0u; kk < BK; kk++) {
+          biasAcc += As[cur + kk][lid >> 2u][lid & 3u];
+        }
       }
     }
     if (more) {

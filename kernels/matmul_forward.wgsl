@@ -2,8 +2,8 @@
 //   out[b, m, n] = sum_k inp[b, m, k] * weight[b', n, k] (+ bias[b', n])      m < M, n < N, k < K
 // Shapes: inp f32 [batch, M, K]; weight [N, K] (nn.Linear: [out_features, in_features]) in f32, bf16
 //   or f16; bias f32 [N]; out f32 [batch, M, N]. b' = b, or 0 when sharedW = 1 (one weight and bias
-//   for every batch, e.g. a linear layer applied to B*T rows); per-batch weights serve batched
-//   products such as q·kᵀ.
+//   for every batch, e.g. a linear layer applied to B*T rows); per-batch weights [batch, N, K] (and
+//   bias [batch, N]) serve batched products such as q·kᵀ.
 // Weight storage (Params.dtype): the weight is bound as array<u32>.
 //   dtype 0: f32, one value per word (bitcast)
 //   dtype 1: bf16, two per word, element 2j in the low 16 bits (little-endian, as safetensors);
@@ -120,61 +120,47 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var acc: array<vec4<f32>, 16>; // acc[2i + h]: row i (0..3: 4ty+i, 4..7: 64+4ty+i-4), cols chunk h
 
   let steps = (K + BK - 1u) / BK;
-  // prologue: step 0 into buffer 0
   var ra: vec4<f32>;
   var rb: vec4<f32>;
-  {
-    let k = lk;
-    let kOk = k < K;
-    ra = vec4<f32>(inpAt(aOff.x + k, aOk.x && kOk), inpAt(aOff.y + k, aOk.y && kOk),
-                   inpAt(aOff.z + k, aOk.z && kOk), inpAt(aOff.w + k, aOk.w && kOk));
-    rb = vec4<f32>(weightIf(bOff.x + k, bOk.x && kOk), weightIf(bOff.y + k, bOk.y && kOk),
-                   weightIf(bOff.z + k, bOk.z && kOk), weightIf(bOff.w + k, bOk.w && kOk));
-    As[lk][sq][sc] = ra.x;
-    As[lk][sq + 8u][sc] = ra.y;
-    As[lk][sq + 16u][sc] = ra.z;
-    As[lk][sq + 24u][sc] = ra.w;
-    Bs[lk][sq][sc] = rb.x;
-    Bs[lk][sq + 8u][sc] = rb.y;
-    Bs[lk][sq + 16u][sc] = rb.z;
-    Bs[lk][sq + 24u][sc] = rb.w;
-  }
-  workgroupBarrier();
 
-  for (var s = 0u; s < steps; s++) {
-    let cur = (s & 1u) * BK;
-    let nxt = BK - cur;
-    let more = s + 1u < steps;
+  // iteration s issues the global loads of step s, computes step s - 1 from shared memory while
+  // they are in flight, then stores step s into the other buffer: one barrier per step
+  for (var s = 0u; s <= steps; s++) {
+    let cur = ((s + 1u) & 1u) * BK; // buffer of step s - 1
+    let nxt = BK - cur; // buffer of step s
+    let more = s < steps;
     if (more) {
-      let k = (s + 1u) * BK + lk;
+      let k = s * BK + lk;
       let kOk = k < K;
       ra = vec4<f32>(inpAt(aOff.x + k, aOk.x && kOk), inpAt(aOff.y + k, aOk.y && kOk),
                      inpAt(aOff.z + k, aOk.z && kOk), inpAt(aOff.w + k, aOk.w && kOk));
       rb = vec4<f32>(weightIf(bOff.x + k, bOk.x && kOk), weightIf(bOff.y + k, bOk.y && kOk),
                      weightIf(bOff.z + k, bOk.z && kOk), weightIf(bOff.w + k, bOk.w && kOk));
     }
-    for (var kk = 0u; kk < BK; kk++) {
-      let r = cur + kk;
-      let a0 = As[r][ty];
-      let a1 = As[r][ty + 16u];
-      let b0 = Bs[r][tx];
-      let b1 = Bs[r][tx + 16u];
-      acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
-      acc[1] = fma(vec4<f32>(a0.x), b1, acc[1]);
-      acc[2] = fma(vec4<f32>(a0.y), b0, acc[2]);
-      acc[3] = fma(vec4<f32>(a0.y), b1, acc[3]);
-      acc[4] = fma(vec4<f32>(a0.z), b0, acc[4]);
-      acc[5] = fma(vec4<f32>(a0.z), b1, acc[5]);
-      acc[6] = fma(vec4<f32>(a0.w), b0, acc[6]);
-      acc[7] = fma(vec4<f32>(a0.w), b1, acc[7]);
-      acc[8] = fma(vec4<f32>(a1.x), b0, acc[8]);
-      acc[9] = fma(vec4<f32>(a1.x), b1, acc[9]);
-      acc[10] = fma(vec4<f32>(a1.y), b0, acc[10]);
-      acc[11] = fma(vec4<f32>(a1.y), b1, acc[11]);
-      acc[12] = fma(vec4<f32>(a1.z), b0, acc[12]);
-      acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
-      acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
-      acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
+    if (s > 0u) {
+      for (var kk = 0u; kk < BK; kk++) {
+        let r = cur + kk;
+        let a0 = As[r][ty];
+        let a1 = As[r][ty + 16u];
+        let b0 = Bs[r][tx];
+        let b1 = Bs[r][tx + 16u];
+        acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
+        acc[1] = fma(vec4<f32>(a0.x), b1, acc[1]);
+        acc[2] = fma(vec4<f32>(a0.y), b0, acc[2]);
+        acc[3] = fma(vec4<f32>(a0.y), b1, acc[3]);
+        acc[4] = fma(vec4<f32>(a0.z), b0, acc[4]);
+        acc[5] = fma(vec4<f32>(a0.z), b1, acc[5]);
+        acc[6] = fma(vec4<f32>(a0.w), b0, acc[6]);
+        acc[7] = fma(vec4<f32>(a0.w), b1, acc[7]);
+        acc[8] = fma(vec4<f32>(a1.x), b0, acc[8]);
+        acc[9] = fma(vec4<f32>(a1.x), b1, acc[9]);
+        acc[10] = fma(vec4<f32>(a1.y), b0, acc[10]);
+        acc[11] = fma(vec4<f32>(a1.y), b1, acc[11]);
+        acc[12] = fma(vec4<f32>(a1.z), b0, acc[12]);
+        acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
+        acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
+        acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
+      }
     }
     if (more) {
       As[nxt + lk][sq][sc] = ra.x;

@@ -6,6 +6,9 @@ import { AbftError } from "../gpu/errors.ts";
 import { registerDoctor } from "./doctor.ts";
 import { registerEval } from "./eval.ts";
 import { registerModelCommands } from "./models.ts";
+import { registerRun } from "./run.ts";
+import { registerExport } from "./export.ts";
+import { registerPrompts } from "./prompts.ts";
 import { VERSION } from "./version.ts";
 
 export function buildProgram(): Command {
@@ -20,9 +23,12 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   program.configureOutput({ outputError: (str, write) => write(str) });
+  registerRun(program);
   registerDoctor(program);
   registerModelCommands(program);
   registerEval(program);
+  registerPrompts(program);
+  registerExport(program);
   return program;
 }
 

@@ -1,13 +1,16 @@
 // From command-line options to the prompts of a task: the task (built-in or a spec file), its data
-// (--data folder or file), the seeded split, and the training and test prompts built with the
-// model's tokenizer — or prompts imported exactly from JSONL files (--train-prompts/--test-prompts).
+// (--data folder or file, an hf://datasets/... spec, or for a built-in task without --data its hub
+// dataset in the HF cache: hub_tasks.ts), the seeded split, and the training and test prompts built
+// with the model's tokenizer — or prompts imported exactly from JSONL files (--train-prompts/
+// --test-prompts).
 import { importPrompts } from "../icl/export.ts";
 import { buildStandardSets, PromptBuilder, type IclPrompt } from "../icl/prompts.ts";
 import type { SplitSizes, TaskSplit, PromptSpec } from "../icl/splits.ts";
 import { loadTaskData, resolveTask, withDataPath, type TaskData, type TaskSpec } from "../icl/tasks.ts";
-import { AbftError } from "../gpu/errors.ts";
+import { isHubDataSpec, resolveHubTask } from "../icl/hub_tasks.ts";
 import type { ModelSource } from "../io/model_source.ts";
 import { tokenizerFor } from "../io/model_source.ts";
+import { progress, say, type Progress } from "./progress.ts";
 
 export interface TaskOptions {
   task: string;
@@ -47,13 +50,22 @@ export async function taskPrompts(src: ModelSource, o: TaskOptions, need: { trai
       provenance: { trainPrompts: o.trainPrompts, testPrompts: o.testPrompts },
     };
   }
-  if (o.data) task = withDataPath(task, o.data);
-  else if (task.builtin && !task.baseDir) {
-    throw new AbftError(
-      `task ${task.name}: no data given`,
-      "NO_DATA",
-      `pass --data <folder with ${task.name}'s JSONL files, or one CSV/TSV/JSONL/Parquet file>`,
-    );
+  if (o.data && !isHubDataSpec(o.data)) task = withDataPath(task, o.data);
+  else if (o.data || (task.builtin && !task.baseDir)) {
+    // no --data for a built-in task, or --data hf://...: the task's hub dataset (hub_tasks.ts)
+    const bars = new Map<string, Progress>();
+    const hub = await resolveHubTask(task, {
+      data: o.data,
+      onProgress: (p) => {
+        if (p.cached) return;
+        let bar = bars.get(p.file);
+        if (!bar) bars.set(p.file, (bar = progress(`download ${p.file}`, Math.max(p.total, 1), "bytes")));
+        bar.update(p.downloaded);
+        if (p.done) bar.stop();
+      },
+    });
+    task = hub.task;
+    say(`abft: ${task.name} data: hub dataset ${hub.repoId} (${hub.revision}, commit ${hub.commit.slice(0, 12)}, ${hub.files.length} files${hub.fromCache ? ", cached" : ""})`);
   }
   const data = await loadTaskData(task);
   const builder = new PromptBuilder(tokenizerFor(src), task, { maxTokens: src.config.maxPositions, overflow: o.overflow ?? "error" });

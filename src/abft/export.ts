@@ -1,0 +1,104 @@
+// `abft export`: a run directory (base model + trained W_Q/W_K) as a complete Hugging Face model
+// folder that transformers loads as is: the base folder's config and tokenizer files copied, and
+// its safetensors rewritten shard by shard with the trained tensors merged in (GPT-2: into the Q
+// and K column blocks of the fused c_attn). Trained tensors are written in f32 even when the base
+// is bf16/f16: ABFT's updates are smaller than a bf16 ulp of most weights, so rounding would undo them.
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { basename, join } from "node:path";
+import type { ModelConfig } from "../io/config.ts";
+import { bf16ToF32, Checkpoint, f16ToF32, writeSafetensors, type TensorToWrite } from "../io/safetensors.ts";
+import { AbftError } from "../gpu/errors.ts";
+
+/** base tensor name → a function that merges the trained tensors into it */
+type Merge = (base: Float32Array, shape: number[]) => Float32Array;
+
+function asF32(t: { dtype: string; data: Float32Array | Uint16Array }): Float32Array {
+  if (t.dtype === "F32") return Float32Array.from(t.data as Float32Array);
+  return t.dtype === "BF16" ? bf16ToF32(t.data as Uint16Array) : f16ToF32(t.data as Uint16Array);
+}
+
+/** Which base tensors change, and how, for this family. */
+function merges(config: ModelConfig, trained: Checkpoint, base: Checkpoint): Map<string, Merge> {
+  const out = new Map<string, Merge>();
+  const get = (n: string) => (trained.has(n) ? trained.getF32(n) : null);
+  for (let l = 0; l < config.nLayers; l++) {
+    const q = get(`layers.${l}.q`), k = get(`layers.${l}.k`);
+    const qb = get(`layers.${l}.q_bias`), kb = get(`layers.${l}.k_bias`);
+    if (!q || !k) throw new AbftError(`the trained tensors have no W_Q/W_K for layer ${l}`, "BAD_RUN_DIR");
+    if (config.modelType === "gpt2") {
+      const prefix = base.has("transformer.wte.weight") ? "transformer." : "";
+      const C = config.hiddenSize;
+      // c_attn.weight is Conv1D [C_in, 3C]; ours are nn.Linear [C_out, C_in]
+      out.set(`${prefix}h.${l}.attn.c_attn.weight`, (w) => {
+        for (let i = 0; i < C; i++) {
+          for (let o = 0; o < C; o++) {
+            w[i * 3 * C + o] = q[o * C + i];
+            w[i * 3 * C + C + o] = k[o * C + i];
+          }
+        }
+        return w;
+      });
+      if (qb && kb) {
+        out.set(`${prefix}h.${l}.attn.c_attn.bias`, (b) => {
+          b.set(qb, 0);
+          b.set(kb, C);
+          return b;
+        });
+      }
+    } else {
+      const a = `model.layers.${l}.self_attn.`;
+      out.set(`${a}q_proj.weight`, () => q);
+      out.set(`${a}k_proj.weight`, () => k);
+      if (qb) out.set(`${a}q_proj.bias`, () => qb);
+      if (kb) out.set(`${a}k_proj.bias`, () => kb);
+    }
+  }
+  return out;
+}
+
+/** Writes the merged model into outDir; returns the files written. */
+export function exportMerged(baseDir: string, config: ModelConfig, trainedFile: string, outDir: string, meta: Record<string, string>): string[] {
+  if (existsSync(outDir) && readdirSync(outDir).length > 0) throw new AbftError(`--out ${outDir} exists and is not empty`, "BAD_ARGS");
+  mkdirSync(outDir, { recursive: true });
+  const written: string[] = [];
+  for (const f of readdirSync(baseDir)) {
+    const p = join(baseDir, f);
+    if (f.endsWith(".safetensors") || f === "model.safetensors.index.json" || !statSync(p).isFile()) continue;
+    if (/\.(bin|pth|pt|msgpack|h5|ckpt)$/.test(f)) continue;
+    copyFileSync(p, join(outDir, f));
+    written.push(f);
+  }
+  const base = Checkpoint.open(baseDir);
+  const trained = Checkpoint.open(trainedFile);
+  const todo = merges(config, trained, base);
+  const files = new Map<string, string[]>(); // shard file → tensor names
+  for (const n of base.names()) {
+    const file = basename(base.info(n).file);
+    files.set(file, [...(files.get(file) ?? []), n]);
+  }
+  const weightMap: Record<string, string> = {};
+  let totalSize = 0;
+  for (const [file, names] of files) {
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const n of names) {
+      const t = base.get(n);
+      const merge = todo.get(n);
+      if (merge) {
+        tensors[n] = { dtype: "F32", shape: t.shape, data: merge(asF32(t), t.shape) };
+        todo.delete(n);
+      } else tensors[n] = { dtype: t.dtype, shape: t.shape, data: t.data };
+      totalSize += tensors[n].data.byteLength;
+      weightMap[n] = file;
+    }
+    writeSafetensors(join(outDir, file), tensors, { format: "pt", ...meta });
+    written.push(file);
+  }
+  if (todo.size) throw new AbftError(`the base checkpoint lacks ${[...todo.keys()].join(", ")}`, "BAD_RUN_DIR");
+  if (files.size > 1) {
+    writeFileSync(join(outDir, "model.safetensors.index.json"), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + "\n");
+    written.push("model.safetensors.index.json");
+  }
+  base.close();
+  trained.close();
+  return written;
+}
