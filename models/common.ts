@@ -4,10 +4,20 @@
 // Batch layout: B prompts right-padded to T tokens; ids and positions are u32 [B, T] (position t for
 // token t), lengths u32 [B]. Padded tokens never influence valid ones (causal attention stops at
 // each sequence's length), so a prompt gives the same result alone or in any batch.
-import { bf16ToF32, f16ToF32, type Checkpoint } from "../src/io/safetensors.ts";
+import { bf16ToF32, f16ToF32, type Tensor as StoredTensor } from "../src/io/safetensors.ts";
 import type { ModelConfig } from "../src/io/config.ts";
 import type { Runtime } from "../src/gpu/runtime.ts";
 import { fromArray, weight, type DType, type Tensor } from "../src/tensor/tensor.ts";
+
+/**
+ * Where a model's tensors come from: a Checkpoint (safetensors files, memory mapped), or
+ * anything with the same reading methods (the benchmarks' random-weight models).
+ */
+export interface TensorSource {
+  names(): string[];
+  has(name: string): boolean;
+  get(name: string): StoredTensor;
+}
 
 export interface Batch {
   B: number;
@@ -102,7 +112,7 @@ const DTYPES: Record<string, DType> = { F32: "f32", BF16: "bf16", F16: "f16" };
  */
 export function loadWeight(
   rt: Runtime,
-  ckpt: Checkpoint,
+  ckpt: TensorSource,
   name: string,
   opts: { transpose?: boolean; f32?: boolean; rename?: string; expectShape?: number[] } = {},
 ): Tensor {
@@ -131,7 +141,7 @@ export function uploadWeight(rt: Runtime, data: Float32Array, shape: number[], n
 }
 
 /** A checkpoint tensor as f32 on the host (small tensors: biases, norms). */
-export function hostF32(ckpt: Checkpoint, name: string): Float32Array {
+export function hostF32(ckpt: TensorSource, name: string): Float32Array {
   const t = ckpt.get(name);
   return t.dtype === "F32" ? (t.data as Float32Array).slice() : toF32(t.data as Uint16Array, DTYPES[t.dtype]);
 }
@@ -158,7 +168,7 @@ export function sliceRows<A extends Float32Array | Uint16Array>(src: A, cols: nu
   return src.slice(from * cols, to * cols) as A;
 }
 
-export function checkNoExtraTensors(ckpt: Checkpoint, used: Set<string>, family: string): void {
+export function checkNoExtraTensors(ckpt: TensorSource, used: Set<string>, family: string): void {
   const ignored = /(\.attn\.bias|\.attn\.masked_bias|rotary_emb\.inv_freq)$/;
   const extra = ckpt.names().filter((n) => !used.has(n) && !ignored.test(n));
   if (extra.length) {

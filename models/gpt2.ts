@@ -9,13 +9,12 @@
 // W_Q and W_K are separate tensors: the ones ABFT trains, kept in f32. Tensor names may carry the
 // "transformer." prefix (GPT2LMHeadModel) or not (the original OpenAI conversions).
 import type { ModelConfig } from "../src/io/config.ts";
-import type { Checkpoint } from "../src/io/safetensors.ts";
 import type { Runtime } from "../src/gpu/runtime.ts";
 import { add, attention, attentionProbs, embedding, gelu, layernorm, linear } from "../src/tensor/ops.ts";
 import { scope, weight, type Tensor } from "../src/tensor/tensor.ts";
 import {
   checkNoExtraTensors, hostF32, loadWeight, sliceRows, toF32, transpose2d, uploadWeight,
-  type Batch, type ForwardOptions, type ForwardResult, type LanguageModel, type QkParam,
+  type Batch, type ForwardOptions, type TensorSource, type ForwardResult, type LanguageModel, type QkParam,
 } from "./common.ts";
 
 interface Gpt2Block {
@@ -37,7 +36,7 @@ export class Gpt2 implements LanguageModel {
     private readonly lnF: { w: Tensor; b: Tensor },
   ) {}
 
-  static load(rt: Runtime, config: ModelConfig, ckpt: Checkpoint): Gpt2 {
+  static load(rt: Runtime, config: ModelConfig, ckpt: TensorSource): Gpt2 {
     const prefix = ckpt.has("transformer.wte.weight") ? "transformer." : "";
     const used = new Set<string>();
     const C = config.hiddenSize;

@@ -12,14 +12,13 @@
 // computed on the host in float64 as HF does. W_Q and W_K are kept in f32 (trained by ABFT); the
 // other weights stay in their stored dtype (bf16/f16 are unpacked inside the matmul kernels).
 import type { ModelConfig } from "../src/io/config.ts";
-import type { Checkpoint } from "../src/io/safetensors.ts";
 import type { Runtime } from "../src/gpu/runtime.ts";
 import { ropeInvFreq } from "../src/ref/rotary.ts";
 import { add, attention, attentionProbs, embedding, linear, rmsnorm, rotary, swiglu } from "../src/tensor/ops.ts";
 import { scope, type Tensor } from "../src/tensor/tensor.ts";
 import {
   checkNoExtraTensors, loadWeight, uploadWeight,
-  type Batch, type ForwardOptions, type ForwardResult, type LanguageModel, type QkParam,
+  type Batch, type ForwardOptions, type TensorSource, type ForwardResult, type LanguageModel, type QkParam,
 } from "./common.ts";
 
 interface LlamaLayer {
@@ -41,7 +40,7 @@ export class Llama implements LanguageModel {
     private readonly invFreq: Tensor, // [HS/2]
   ) {}
 
-  static load(rt: Runtime, config: ModelConfig, ckpt: Checkpoint): Llama {
+  static load(rt: Runtime, config: ModelConfig, ckpt: TensorSource): Llama {
     const used = new Set<string>();
     const C = config.hiddenSize;
     const { nHeads: NH, nKvHeads: NKV, headDim: HS } = config;

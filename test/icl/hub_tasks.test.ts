@@ -264,6 +264,16 @@ describe("against the local hub", () => {
     expect(pooled.split).toBe("pooled");
     expect(simple(await loadTaskData(pooled))).toEqual(expected(valid));
 
+    // the task's own repo pinned to a commit: the table's files, straight from the cache
+    const commit = server.commitOf("stanfordnlp/sst2");
+    server.resetStats();
+    const pinned = await resolveHubTask(BUILTIN_TASKS.sst2, { data: `hf://datasets/stanfordnlp/sst2@${commit}` });
+    expect(pinned.revision).toBe(commit);
+    expect(pinned.fromCache).toBe(true);
+    expect(server.requests.length).toBe(0);
+    expect(pinned.task.split).toBe("separate");
+    expect(pinned.files).toEqual(["data/train-00000-of-00002.parquet", "data/train-00001-of-00002.parquet", "data/validation-00000-of-00001.parquet"]);
+
     // label_text holds upper-case names: a user task maps them through its own label names
     const user = parseTaskSpec(
       { name: "rev", in_prefix: "review: ", label_prefix: "sentiment:", label_words: ["bad", "good"], label_names: { bad: ["NEGATIVE"], good: ["POSITIVE"] }, files: "unused.jsonl" },
