@@ -52,6 +52,11 @@ export class BufferPool {
     private readonly track: (check: Promise<Error | null>) => void,
   ) {}
 
+  /** Starts a new peak measurement from the current footprint. */
+  resetPeak(): void {
+    this.stats.peak = this.stats.inUse + this.stats.free;
+  }
+
   /** Lets the runtime forget cached bind groups of a destroyed buffer. */
   addDestroyListener(fn: (b: GpuBuffer) => void): void {
     this.onDestroy.push(fn);

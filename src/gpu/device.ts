@@ -98,10 +98,21 @@ async function acquireGpu(): Promise<Gpu> {
     if (typeof value === "number" && key !== "nextInChain") limits[key] = value;
   }
   const features = WANTED_FEATURES.filter((f) => adapter.features.has(f));
-  const device = await adapter.requestDevice({
-    requiredFeatures: features as GPUFeatureName[],
-    requiredLimits: limits as GPUDeviceDescriptor["requiredLimits"],
-  });
+  // bun-webgpu 0.1.7 packs the descriptor into JS memory that a garbage collection at the wrong
+  // moment can move before Dawn reads it ("Invalid feature required: Value 776" was seen once in
+  // a test): collect first, and try again on that failure.
+  let device: GPUDevice | null = null;
+  for (let attempt = 1; !device; attempt++) {
+    Bun.gc(true);
+    try {
+      device = await adapter.requestDevice({
+        requiredFeatures: features as GPUFeatureName[],
+        requiredLimits: limits as GPUDeviceDescriptor["requiredLimits"],
+      });
+    } catch (e) {
+      if (attempt >= 3) throw new NoAdapterError(`the adapter '${desc.description}' refused to create a device: ${(e as Error).message}`);
+    }
+  }
   if (!device) throw new NoAdapterError(`the adapter '${desc.description}' refused to create a device`);
   device.onuncapturederror = (ev: GPUUncapturedErrorEvent) => {
     // Errors inside error scopes are reported by the runtime with context; this catches the rest.

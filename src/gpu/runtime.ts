@@ -42,6 +42,7 @@ export class Runtime {
   private batchKernels = new Set<string>();
   private readonly stagingFree = new Map<number, GPUBuffer[]>();
   private timing: { querySet: GPUQuerySet; resolve: GPUBuffer } | null = null;
+  private readonly placeholders: GpuBuffer[] = [];
   private timedPassOpen = false;
   /** number of submits so far (tests and benchmarks read it) */
   submits = 0;
@@ -76,6 +77,17 @@ export class Runtime {
     this.flush(); // queue.writeBuffer runs before unsubmitted commands: submit them first
     const bytes = data.byteLength - (data.byteLength % 4);
     this.device.queue.writeBuffer(b.buffer, byteOffset, data.buffer, data.byteOffset, bytes);
+  }
+
+  /**
+   * A small buffer to bind where a kernel's optional output (or input) is unused: the kernel never
+   * touches it. Distinct slots give distinct buffers, because Dawn refuses one buffer in two
+   * writable bindings of a dispatch. Made once per slot and kept for the runtime's life.
+   */
+  placeholder(slot = 0): GpuBuffer {
+    let b = this.placeholders[slot];
+    if (!b || b.destroyed) this.placeholders[slot] = b = this.pool.allocate(256, `unused-binding-${slot}`);
+    return b;
   }
 
   /** Sets `bytes` bytes of `b` (default: all) to zero, in order with the recorded dispatches. */

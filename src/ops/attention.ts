@@ -44,9 +44,6 @@ function check(d: AttentionDims): number {
   return d.scale ?? 1 / Math.sqrt(HS);
 }
 
-// mode 0 binds this 16-byte buffer as `probs` (never touched): one per runtime, kept for its life.
-const noProbs = new WeakMap<Runtime, GpuBuffer>();
-
 /** y = causal softmax(scale q k^T) v; optionally the probabilities (see AttentionProbs). */
 export function attentionForward(
   rt: Runtime,
@@ -63,8 +60,7 @@ export function attentionForward(
   let mode: number;
   if (!probs) {
     mode = 0;
-    out = noProbs.get(rt) ?? rt.pool.allocate(16, "attention-no-probs");
-    noProbs.set(rt, out);
+    out = rt.placeholder(0); // mode 0 never touches `probs`
   } else if (probs.mode === "full") {
     mode = 1;
     out = probs.att;

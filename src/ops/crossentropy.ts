@@ -23,13 +23,6 @@ const MODE: Record<CrossentropyOutput, number> = { none: 0, probs: 1, logprobs: 
 
 // The kernel's `out` binding must be bound even when not written: a 4-byte buffer made once per
 // runtime stands in for it (the only allocation these functions make).
-const placeholders = new WeakMap<Runtime, GpuBuffer>();
-function placeholder(rt: Runtime): GpuBuffer {
-  let b = placeholders.get(rt);
-  if (!b || b.destroyed) placeholders.set(rt, (b = rt.pool.allocate(4, "crossentropy-unused-out")));
-  return b;
-}
-
 export function crossentropyForward(
   rt: Runtime,
   a: CrossentropyForwardArgs,
@@ -41,7 +34,7 @@ export function crossentropyForward(
   if (R === 0) return;
   rt.dispatch("crossentropy_forward", {
     params: { R, V, mode: MODE[output] },
-    bind: { logits: a.logits, targets: a.targets, loss: a.loss, lse: a.lse, out: output === "none" ? placeholder(rt) : a.out! },
+    bind: { logits: a.logits, targets: a.targets, loss: a.loss, lse: a.lse, out: output === "none" ? rt.placeholder(0) : a.out! },
     workgroups: grid1d(R, 1),
   });
 }

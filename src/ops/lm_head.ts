@@ -8,7 +8,7 @@
 import { GpuRuntimeError } from "../gpu/errors.ts";
 import type { GpuBuffer, Runtime } from "../gpu/runtime.ts";
 import { grid1d } from "./grid.ts";
-import { DTYPE_CODE, placeholderBuffer, type WeightDtype } from "./matmul.ts";
+import { DTYPE_CODE, type WeightDtype } from "./matmul.ts";
 
 const BR = 32; // tile rows
 const BC = 128; // tile columns (forward: vocabulary columns; backward: channels)
@@ -120,7 +120,7 @@ export function lmHeadBackward(rt: Runtime, a: LmHeadBackwardArgs, d: LmHeadBack
     rows: a.rows,
     cols: a.cols ?? a.rows,
     dh: a.dh,
-    scratch: need > 0 ? a.scratch! : placeholderBuffer(rt, 0),
+    scratch: need > 0 ? a.scratch! : rt.placeholder(0),
   };
   rt.dispatch("lm_head_backward:main", {
     params,

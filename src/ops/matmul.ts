@@ -8,7 +8,7 @@
 // bias for all batches with sharedW.
 // Nothing is allocated per call. The weight gradient may split its M rows over `splits` workgroups
 // per tile (the caller passes a scratch buffer, sized by matmulWeightGradScratchBytes), and binds a
-// 256-byte placeholder, made once per runtime (see placeholderBuffer), for writable bindings it does not use.
+// runtime placeholder (rt.placeholder) for writable bindings it does not use.
 import { GpuRuntimeError } from "../gpu/errors.ts";
 import type { GpuBuffer, Runtime } from "../gpu/runtime.ts";
 import { grid1d } from "./grid.ts";
@@ -50,22 +50,6 @@ function checkDims(what: string, d: MatmulDims): number {
     throw new GpuRuntimeError(`${what}: ${d.M}x${d.N}x${d.K} (batch ${batch}) needs more than ${MAX_GRID} workgroups in one grid dimension`);
   }
   return batch;
-}
-
-const placeholders = new WeakMap<Runtime, GpuBuffer[]>();
-
-/**
- * A small writable buffer to bind where a kernel's optional output is unused (never read or
- * written). Made once per runtime and slot; distinct slots give distinct buffers, since Dawn
- * rejects two writable bindings of one buffer in a dispatch ("writable storage buffer binding
- * aliasing").
- */
-export function placeholderBuffer(rt: Runtime, slot = 0): GpuBuffer {
-  let list = placeholders.get(rt);
-  if (!list) placeholders.set(rt, (list = []));
-  let b = list[slot];
-  if (!b || b.destroyed) list[slot] = b = rt.pool.allocate(256, `unused-binding-${slot}`);
-  return b;
 }
 
 export interface MatmulForwardArgs {
@@ -180,8 +164,8 @@ export function matmulBackwardWeight(rt: Runtime, a: MatmulBackwardWeightArgs, d
   const params = {
     M, N: d.N, K: d.K, batch, hasBias: a.dbias ? 1 : 0, splits, chunk: splitChunk(M, splits),
   };
-  const bind = { dout: a.dout, inp: a.inp, dweight: a.dweight, dbias: a.dbias ?? placeholderBuffer(rt, 0),
-    scratch: need > 0 ? a.scratch! : placeholderBuffer(rt, 1),
+  const bind = { dout: a.dout, inp: a.inp, dweight: a.dweight, dbias: a.dbias ?? rt.placeholder(0),
+    scratch: need > 0 ? a.scratch! : rt.placeholder(1),
   };
   rt.dispatch("matmul_backward_weight:main", {
     params,

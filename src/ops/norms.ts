@@ -5,24 +5,17 @@
 // with `accumulate: true` (the residual stream); dweight / dbias are always accumulated (+=), and
 // optional (the norms are frozen in ABFT). A backward with parameter gradients borrows a scratch
 // buffer from rt.pool and gives it back before returning. Dawn refuses one buffer in two writable
-// bindings of a dispatch, so an absent optional output is bound to a placeholder: up to three
-// 16-byte buffers per runtime, allocated on first use and kept (the kernels never touch them).
+// bindings of a dispatch, so an absent optional output is bound to a runtime placeholder
+// (rt.placeholder), which the kernels never touch.
 import type { GpuBuffer, Runtime } from "../gpu/runtime.ts";
 import { GpuRuntimeError } from "../gpu/errors.ts";
 import { grid1d } from "./grid.ts";
 
 const WG = 256; // threads per workgroup in every norm kernel
 
-const placeholders = new WeakMap<Runtime, GpuBuffer[]>();
-
 /** `k` distinct placeholder buffers for writable bindings a dispatch leaves untouched. */
 function unused(rt: Runtime, k: number): GpuBuffer[] {
-  let list = placeholders.get(rt);
-  if (!list) placeholders.set(rt, (list = []));
-  for (let i = 0; i < k; i++) {
-    if (!list[i] || list[i].destroyed) list[i] = rt.pool.allocate(16, `norms: unused binding ${i}`);
-  }
-  return list.slice(0, k);
+  return Array.from({ length: k }, (_, i) => rt.placeholder(i));
 }
 
 function need(kernel: string, name: string, b: GpuBuffer, floats: number): void {

@@ -1,0 +1,66 @@
+// `bun run bench eval [--full] [--inputs N] [--micro-batch N]`: test inputs per second of batched
+// in-context evaluation (forward without gradients, LM head on the label tokens only):
+// babygpt2 on real SST-2 prompts, and random-weight GPT-2 large / XL and Llama-3-8B on 160-token
+// prompts. The issue's target: 1024 SST-2 inputs on GPT-2 XL shapes in under 10 s on an H100.
+import { join } from "node:path";
+import { buildModel } from "../../models/registry.ts";
+import type { LanguageModel } from "../../models/common.ts";
+import { predict } from "../../src/eval/evaluate.ts";
+import { getRuntime } from "../../src/gpu/runtime.ts";
+import { buildStandardSets, PromptBuilder, type IclPrompt } from "../../src/icl/prompts.ts";
+import { loadTaskData, resolveTask, withDataPath } from "../../src/icl/tasks.ts";
+import { loadConfig } from "../../src/io/config.ts";
+import { Checkpoint } from "../../src/io/safetensors.ts";
+import { loadTokenizer } from "../../src/tokenize/tokenizer.ts";
+import { randomSource, shapeConfig } from "../lib/random_model.ts";
+import { MiB, printTable, writeResults, type Row } from "../lib/report.ts";
+import { syntheticPrompts } from "../lib/synthetic.ts";
+
+const SHARED = join(import.meta.dir, "..", "..", "..", "shared");
+
+function option(args: string[], name: string, dflt: number): number {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+}
+
+export async function main(args: string[]): Promise<number> {
+  const rt = await getRuntime();
+  const full = args.includes("--full") || !rt.gpu.adapter.software;
+  const inputs = option(args, "--inputs", full ? 1024 : 16);
+  const micro = option(args, "--micro-batch", full ? 32 : 8);
+  const rows: Row[] = [];
+  const measure = async (name: string, model: LanguageModel, prompts: IclPrompt[]) => {
+    await predict(model, prompts.slice(0, Math.min(micro, prompts.length)), { microBatch: micro }); // warm-up
+    rt.pool.resetPeak();
+    const peak0 = rt.pool.stats.peak;
+    const t0 = performance.now();
+    await predict(model, prompts, { microBatch: micro });
+    const s = (performance.now() - t0) / 1000;
+    const meanLen = prompts.reduce((a, p) => a + p.input_ids.length, 0) / prompts.length;
+    rows.push({ model: name, inputs: prompts.length, "mean tokens": meanLen, "micro-batch": micro, seconds: s, "inputs/s": prompts.length / s, "activation peak MiB": (rt.pool.stats.peak - peak0) / MiB });
+    console.error(`${name}: ${(prompts.length / s).toFixed(1)} inputs/s`);
+  };
+
+  // babygpt2 on real SST-2 prompts
+  const baby = join(SHARED, "models", "babygpt2");
+  const ckpt = Checkpoint.open(baby);
+  const model = buildModel(rt, loadConfig(baby), ckpt);
+  ckpt.close();
+  const task = withDataPath(resolveTask("sst2"), join(SHARED, "data"));
+  const sets = buildStandardSets(new PromptBuilder(loadTokenizer(baby), task), await loadTaskData(task), 0, { testQueries: Math.ceil(inputs / 2) });
+  await measure("babygpt2 (sst2)", model, sets.test.slice(0, inputs));
+  model.dispose();
+
+  if (full) {
+    for (const [name, dtype] of [["gpt2-large", "F32"], ["gpt2-xl", "F32"], ["llama-3-8b", "BF16"]] as const) {
+      const c = shapeConfig(name);
+      const m = buildModel(rt, c, randomSource(c, dtype));
+      await measure(`${name} (random, ${dtype})`, m, syntheticPrompts(inputs, 160, c.vocabSize));
+      m.dispose();
+      rt.pool.trim();
+    }
+  }
+  printTable("bench eval", rt, rows);
+  writeResults("eval", rt, rows);
+  return 0;
+}
