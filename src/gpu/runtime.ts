@@ -12,6 +12,10 @@ import { PipelineCache, type CompiledKernel } from "./kernels.ts";
 
 const PARAM_SLOT = 256; // >= minUniformBufferOffsetAlignment on every adapter seen
 const PARAM_SLOTS = 4096; // dispatches per submit before an automatic flush
+// Cached bind groups, least recently used evicted first. Pooled buffers come back in new
+// combinations step after step, so an unbounded cache grows without end (seen: 130 new groups
+// per training step, resident memory rising with them); a bound keeps memory flat.
+const MAX_BIND_GROUPS = 8192;
 
 export interface DispatchArgs {
   /** values of the kernel's Params struct, by field name */
@@ -37,7 +41,7 @@ export class Runtime {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private readonly bindGroups = new Map<string, GPUBindGroup>();
-  private readonly groupsOfBuffer = new Map<number, string[]>();
+  private readonly groupsOfBuffer = new Map<number, Set<string>>();
   private pendingChecks: Promise<Error | null>[] = [];
   private batchKernels = new Set<string>();
   private readonly stagingFree = new Map<number, GPUBuffer[]>();
@@ -282,7 +286,11 @@ export class Runtime {
     });
     const key = `${k.id}#${bufs.map((b) => b.id).join(",")}`;
     let group = this.bindGroups.get(key);
-    if (group) return group;
+    if (group) {
+      this.bindGroups.delete(key); // move to the most recently used end
+      this.bindGroups.set(key, group);
+      return group;
+    }
     const maxBinding = this.gpu.limits.maxStorageBufferBindingSize;
     const entries: GPUBindGroupEntry[] = [];
     if (k.hasParams) entries.push({ binding: 0, resource: { buffer: this.paramArena, offset: 0, size: PARAM_SLOT } });
@@ -298,23 +306,29 @@ export class Runtime {
     group = this.device.createBindGroup({ label: key, layout: k.layout, entries });
     this.bindGroups.set(key, group);
     for (const b of bufs) {
-      const list = this.groupsOfBuffer.get(b.id);
-      if (list) list.push(key);
-      else this.groupsOfBuffer.set(b.id, [key]);
+      const set = this.groupsOfBuffer.get(b.id);
+      if (set) set.add(key);
+      else this.groupsOfBuffer.set(b.id, new Set([key]));
     }
+    if (this.bindGroups.size > MAX_BIND_GROUPS) this.evictBindGroup(this.bindGroups.keys().next().value!);
     return group;
   }
 
+  private evictBindGroup(key: string): void {
+    const g = this.bindGroups.get(key);
+    if (!g) return;
+    g.destroy?.(); // Dawn keeps it alive for submitted work that still uses it
+    this.bindGroups.delete(key);
+    for (const id of key.slice(key.indexOf("#") + 1).split(",")) this.groupsOfBuffer.get(Number(id))?.delete(key);
+  }
+
   private forgetBindGroups(b: GpuBuffer): void {
-    for (const key of this.groupsOfBuffer.get(b.id) ?? []) {
-      const g = this.bindGroups.get(key);
-      if (g) {
-        g.destroy?.();
-        this.bindGroups.delete(key);
-      }
-    }
+    for (const key of [...(this.groupsOfBuffer.get(b.id) ?? [])]) this.evictBindGroup(key);
     this.groupsOfBuffer.delete(b.id);
   }
+
+  /** the bound of the bind-group cache */
+  readonly maxBindGroups = MAX_BIND_GROUPS;
 
   /** number of cached bind groups (tests check that it stays bounded) */
   get bindGroupCount(): number {

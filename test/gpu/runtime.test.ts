@@ -130,6 +130,26 @@ describe("buffer pool", () => {
   });
 });
 
+describe("bind-group cache", () => {
+  test("stays bounded when pooled buffers meet in ever new combinations", async () => {
+    const rt = await gpuRuntime();
+    const bufs = Array.from({ length: 24 }, (_, i) => rt.pool.allocate(64, `combo-${i}`));
+    let n = 0;
+    for (let a = 0; a < 24 && n < rt.maxBindGroups + 500; a++)
+      for (let b = 0; b < 24 && n < rt.maxBindGroups + 500; b++)
+        for (let o = 0; o < 24 && n < rt.maxBindGroups + 500; o++) {
+          if (o === a || o === b) continue;
+          residualForward(rt, bufs[o], bufs[a], bufs[b], 16);
+          n++;
+        }
+    await rt.sync();
+    expect(n).toBe(rt.maxBindGroups + 500);
+    expect(rt.bindGroupCount).toBeLessThanOrEqual(rt.maxBindGroups);
+    for (const b of bufs) rt.pool.destroy(b);
+    expect(rt.bindGroupCount).toBeLessThan(rt.maxBindGroups);
+  });
+});
+
 describe("timing", () => {
   test("timestamp queries measure a positive GPU time when the feature exists", async () => {
     const rt = await gpuRuntime();
