@@ -5,6 +5,7 @@
 #     bookworm-backports: Mesa 25, a CPU Vulkan driver Dawn accepts (bookworm's own Mesa 22 is too
 #     old). On a GPU server the NVIDIA driver's Vulkan ICD is preferred automatically; lavapipe
 #     only serves machines without a GPU;
+#   - Slurm (slurm-wlm), used only by the test of `abft sweep --slurm`;
 #   - the project's dependencies, from the lockfile.
 # Safe to run again: it skips what is already there.
 set -euo pipefail
@@ -39,6 +40,14 @@ if command -v apt-get >/dev/null 2>&1; then
   esac
 else
   echo "setup: no apt-get here; make sure a Vulkan driver and libvulkan.so.1 are installed" >&2
+fi
+
+# Slurm (slurmctld, slurmd, munge) for the test of `abft sweep --slurm`, which starts its own
+# single-node cluster (test/analysis/slurm.test.ts); no daemon is started here.
+if command -v apt-get >/dev/null 2>&1 && ! command -v slurmctld >/dev/null 2>&1 && ! [ -x /usr/sbin/slurmctld ]; then
+  slurm_install() { DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends slurm-wlm >/dev/null 2>&1; }
+  slurm_install || { $SUDO apt-get update -qq && slurm_install; } || echo "setup: could not install slurm-wlm (only the Slurm test needs it)" >&2
+  command -v slurmctld >/dev/null 2>&1 || [ -x /usr/sbin/slurmctld ] && echo "setup: slurm-wlm $(dpkg-query -W -f='${Version}' slurm-wlm)"
 fi
 
 bun install --frozen-lockfile

@@ -9,6 +9,7 @@ import { registerModelCommands } from "./models.ts";
 import { registerRun } from "./run.ts";
 import { registerExport } from "./export.ts";
 import { registerPrompts } from "./prompts.ts";
+import { registerSweep } from "./sweep.ts";
 import { VERSION } from "./version.ts";
 
 export function buildProgram(): Command {
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerPrompts(program);
   registerExport(program);
+  registerSweep(program);
   return program;
 }
 

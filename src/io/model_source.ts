@@ -45,7 +45,8 @@ export async function resolveModel(spec: string, opts: ResolveOptions = {}): Pro
     }
     return { spec, dir: local, config: loadConfig(local) };
   }
-  if (!/^[\w.-]+(\/[\w.-]+)?$/.test(spec)) {
+  const looksLikePath = /^(\.{1,2}|~)?\//.test(spec) || spec.split("/").length > 2 || spec.startsWith(".");
+  if (looksLikePath || !/^[\w.-]+(\/[\w.-]+)?$/.test(spec)) {
     throw new AbftError(`--model ${spec}: no such folder, and not a hub repo id like 'openai-community/gpt2-large'`, "BAD_MODEL");
   }
   const res = await downloadModel(spec, { revision: opts.revision, onProgress: opts.onProgress });
