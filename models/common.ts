@@ -29,13 +29,21 @@ export interface Batch {
   lengthsT: Tensor; // u32 [B]
 }
 
+/**
+ * The padded length of a batch: the longest sequence, rounded up to a multiple of 16. Few distinct
+ * lengths mean few distinct buffer sizes, so the same pooled buffers meet in the same kernels step
+ * after step and their bind groups are reused (bun-webgpu never frees a bind group's memory).
+ */
+export const PAD_MULTIPLE = 16;
+
 /** Pads token sequences into one batch on the GPU (pad id 0: never attended to). */
 export function makeBatch(rt: Runtime, sequences: readonly (readonly number[])[], maxPositions?: number): Batch {
   const B = sequences.length;
   if (B === 0) throw new Error("makeBatch: no sequences");
-  const T = Math.max(...sequences.map((s) => s.length));
-  if (maxPositions !== undefined && T > maxPositions) {
-    throw new Error(`a prompt of ${T} tokens exceeds the model's context of ${maxPositions} positions`);
+  const longest = Math.max(...sequences.map((s) => s.length));
+  const T = maxPositions === undefined ? Math.ceil(longest / PAD_MULTIPLE) * PAD_MULTIPLE : Math.min(Math.ceil(longest / PAD_MULTIPLE) * PAD_MULTIPLE, Math.max(longest, maxPositions));
+  if (maxPositions !== undefined && longest > maxPositions) {
+    throw new Error(`a prompt of ${longest} tokens exceeds the model's context of ${maxPositions} positions`);
   }
   const ids = new Uint32Array(B * T);
   const positions = new Uint32Array(B * T);

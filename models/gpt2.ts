@@ -93,8 +93,9 @@ export class Gpt2 implements LanguageModel {
     const HS = C / NH;
     const eps = this.config.normEps;
     const res: ForwardResult = { hidden: null as unknown as Tensor, attLast: [], attFull: [], hiddenStates: [] };
-    if (T > this.config.maxPositions) {
-      throw new Error(`a prompt of ${T} tokens exceeds gpt2's ${this.config.maxPositions} positions`);
+    const longest = Math.max(...batch.lengths);
+    if (longest > this.config.maxPositions) {
+      throw new Error(`a prompt of ${longest} tokens exceeds gpt2's ${this.config.maxPositions} positions`);
     }
     let x = embedding(batch.ids, this.wte, { table: this.wpe, positions: batch.positions }); // [B*T, C]
     if (opts.hiddenStates) res.hiddenStates.push(x.retain());

@@ -96,8 +96,9 @@ export class Llama implements LanguageModel {
     const { B, T } = batch;
     const { nHeads: NH, nKvHeads: NKV, headDim: HS, normEps: eps } = this.config;
     const res: ForwardResult = { hidden: null as unknown as Tensor, attLast: [], attFull: [], hiddenStates: [] };
-    if (T > this.config.maxPositions) {
-      throw new Error(`a prompt of ${T} tokens exceeds ${this.config.modelType}'s ${this.config.maxPositions} positions`);
+    const longest = Math.max(...batch.lengths);
+    if (longest > this.config.maxPositions) {
+      throw new Error(`a prompt of ${longest} tokens exceeds ${this.config.modelType}'s ${this.config.maxPositions} positions`);
     }
     let x = embedding(batch.ids, this.embed); // [B*T, C]
     if (opts.hiddenStates) res.hiddenStates.push(x.retain());

@@ -10,6 +10,7 @@ import { registerRun } from "./run.ts";
 import { registerExport } from "./export.ts";
 import { registerPrompts } from "./prompts.ts";
 import { registerSweep } from "./sweep.ts";
+import { registerInterpolate } from "./interpolate.ts";
 import { VERSION } from "./version.ts";
 
 export function buildProgram(): Command {
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerPrompts(program);
   registerExport(program);
   registerSweep(program);
+  registerInterpolate(program);
   return program;
 }
 

@@ -43,6 +43,8 @@ export interface PoolStats {
 export class BufferPool {
   private readonly freeLists = new Map<number, GpuBuffer[]>();
   private readonly onDestroy: ((b: GpuBuffer) => void)[] = [];
+  /** set by the runtime: submits recorded work, which may still use a buffer about to be destroyed */
+  beforeDestroy: () => void = () => {};
   readonly stats: PoolStats = { inUse: 0, free: 0, peak: 0, allocations: 0, reuses: 0 };
 
   constructor(
@@ -95,6 +97,7 @@ export class BufferPool {
 
   destroy(b: GpuBuffer): void {
     if (b.destroyed) return;
+    this.beforeDestroy();
     b.destroyed = true;
     for (const fn of this.onDestroy) fn(b);
     b.buffer.destroy();
@@ -103,6 +106,7 @@ export class BufferPool {
 
   /** Destroys every free buffer (after a phase that needed many temporaries). */
   trim(): void {
+    this.beforeDestroy();
     for (const list of this.freeLists.values()) {
       for (const b of list) {
         b.destroyed = true;

@@ -56,6 +56,8 @@ export class Runtime {
     this.pipelines = new PipelineCache(this.device);
     this.pool = new BufferPool(this.device, gpu.limits.maxBufferSize, (c) => this.pendingChecks.push(c));
     this.pool.addDestroyListener((b) => this.forgetBindGroups(b));
+    // WebGPU refuses to submit work that uses a destroyed buffer; once submitted, destroy() waits for it
+    this.pool.beforeDestroy = () => this.flush();
     this.paramArena = this.device.createBuffer({
       label: "param-arena",
       size: PARAM_SLOT * PARAM_SLOTS,
