@@ -60,7 +60,14 @@ describe("abft run", () => {
     const shift = JSON.parse(readFileSync(join(out, "shift.json"), "utf8"));
     expect(shift.layers.some((l: { q: number }) => l.q > 0)).toBe(true);
     expect(r.stdout).toContain("accuracy, ABFT");
-  }, 600_000);
+
+    // the same run without interruption gives the same per-step metrics
+    const straight = join(dir, "straight");
+    const u = await abft(["run", "--model", MODEL, ...SMALL, "--steps", "3", "--out", straight, "--no-eval-before"]);
+    expect(u.code).toBe(0);
+    const strip = (x: Record<string, unknown>) => ({ ...x, seconds: 0, samplesPerSec: 0 });
+    expect(lines(join(straight, "metrics.jsonl")).map(strip)).toEqual(recs.map(strip));
+  }, 900_000);
 
   test("eval, inspect and export accept the run directory; the export loads back to the same model", async () => {
     const out = join(dir, "run");
