@@ -16,8 +16,7 @@ struct Params { N: u32, accumulate: u32 }
 @group(0) @binding(2) var<storage, read> dout: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dinp: array<f32>;
 
-const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
-const GELU_A: f32 = 0.044715;
+//!include lib/gelu.wgsl
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -25,7 +24,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i < p.N) {
     let x = inp[i];
     let x2 = x * x;
-    let t = SQRT_2_OVER_PI * x * (1.0 + GELU_A * x2);
+    let t = gelu_u(x);
     let e = exp(-2.0 * clamp(t, -40.0, 40.0));
     let s = 1.0 / (1.0 + e);
     let slope = 2.0 * s * (e * s) * SQRT_2_OVER_PI * (1.0 + 3.0 * GELU_A * x2);

@@ -15,15 +15,14 @@ struct Params { N: u32 }
 @group(0) @binding(1) var<storage, read> inp: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-const SQRT_2_OVER_PI: f32 = 0.7978845608028654;
-const GELU_A: f32 = 0.044715;
+//!include lib/gelu.wgsl
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * 256u;
   if (i < p.N) {
     let x = inp[i];
-    let u = clamp(SQRT_2_OVER_PI * x * (1.0 + GELU_A * x * x), -40.0, 40.0);
+    let u = clamp(gelu_u(x), -40.0, 40.0);
     out[i] = x / (1.0 + exp(-2.0 * u));
   }
 }

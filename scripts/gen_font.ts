@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const DEFAULT_DIR = "/usr/share/fonts/truetype/dejavu";
-const EXTRA = "−×±·…‖θΔαβγηλμσ≤≥→←↵␣°²³₀₁₂ÄÖÜäöüéèàçñ–—‘’“”"; // beyond printable ASCII
+const EXTRA = "−×±·…‖′θΔαβγηλμσ≤≥→←↵␣°²³₀₁₂ÄÖÜäöüéèàçñ–—‘’“”ĠĊ▁"; // beyond printable ASCII
 
 interface Face {
   unitsPerEm: number;

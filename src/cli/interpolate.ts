@@ -6,6 +6,8 @@ import type { Command } from "commander";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { trainedName } from "../abft/run_dir.ts";
+import { contourFigure } from "../analysis/figures.ts";
+import { writeFigure } from "../analysis/run_figures.ts";
 import { AbftError } from "../gpu/errors.ts";
 import { Checkpoint } from "../io/safetensors.ts";
 import { predict } from "../eval/evaluate.ts";
@@ -92,20 +94,21 @@ export function registerInterpolate(program: Command): void {
       writeFileSync(join(o.out, "interpolation.csv"), csv);
       const meta = { base: o.base ?? runA.spec, abft: o.abft, e2e: o.e2e ?? null, task: tp.task.name, grid, line: !!o.line };
       writeFileSync(join(o.out, "interpolation.json"), JSON.stringify({ ...meta, points: results }, null, 2) + "\n");
-      const written = await drawInterpolation(o.out, results, !!o.line, meta.task);
+      const written = drawInterpolation(o.out, results, !!o.line, meta.task);
       say(`abft: wrote ${join(o.out, "interpolation.csv")}, interpolation.json${written ? `, ${written}` : ""}`);
       for (const r of results) if (r.aE === 0 && (r.aA === 0 || r.aA === 1)) console.log(`a_E ${r.aE} a_A ${r.aA}: accuracy ${(100 * r.accuracy).toFixed(2)}%`);
       model.dispose();
     });
 }
 
-/** The contour (or, with --line, a line) figure; the plotting module may not be there yet. */
-async function drawInterpolation(dir: string, points: InterpolationPoint[], line: boolean, task: string): Promise<string | null> {
-  const figures = (await import("../analysis/figures.ts").catch(() => null)) as null | Record<string, unknown>;
-  void figures;
-  void dir;
-  void points;
-  void line;
-  void task;
-  return null;
+/** The contour figure of a grid (paper Fig. 7); none for --line (its CSV/JSON say it all). */
+function drawInterpolation(dir: string, points: InterpolationPoint[], line: boolean, task: string): string | null {
+  if (line) return null;
+  const aE = [...new Set(points.map((p) => p.aE))].sort((x, y) => x - y);
+  const aA = [...new Set(points.map((p) => p.aA))].sort((x, y) => x - y);
+  if (aE.length < 2 || aA.length < 2) return null;
+  const acc = aA.map((a) => aE.map((e) => points.find((p) => p.aE === e && p.aA === a)?.accuracy ?? NaN));
+  const fig = contourFigure({ aE, aA, accuracy: acc }, { title: `Interpolation, ${task}` });
+  writeFigure(join(dir, "interpolation.png"), fig, [join(dir, "interpolation.json"), join(dir, "interpolation.csv")]);
+  return "interpolation.png";
 }

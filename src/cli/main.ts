@@ -11,6 +11,7 @@ import { registerExport } from "./export.ts";
 import { registerPrompts } from "./prompts.ts";
 import { registerSweep } from "./sweep.ts";
 import { registerInterpolate } from "./interpolate.ts";
+import { registerPlot } from "./plot.ts";
 import { VERSION } from "./version.ts";
 
 export function buildProgram(): Command {
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerExport(program);
   registerSweep(program);
   registerInterpolate(program);
+  registerPlot(program);
   return program;
 }
 

@@ -54,7 +54,14 @@ export function registerModelCommands(program: Command): void {
     .action(async (o: { model: string; ids?: number[]; text?: string; hidden?: boolean; top: number; json?: boolean }) => {
       if (!o.ids === !o.text) throw new AbftError("give exactly one of --ids and --text", "BAD_ARGS");
       const src = await resolveWithProgress(o.model);
-      const tok = o.text !== undefined ? tokenizerFor(src) : null;
+      let tok = o.text !== undefined ? tokenizerFor(src) : null;
+      if (!tok) {
+        try {
+          tok = tokenizerFor(src); // token strings for the summary and the JSON, when the folder has a tokenizer
+        } catch {
+          tok = null;
+        }
+      }
       const ids = o.ids ?? tok!.encode(o.text!).ids;
       const V = src.config.vocabSize;
       const bad = ids.find((id) => id >= V);
@@ -82,6 +89,7 @@ export function registerModelCommands(program: Command): void {
       const hidden = out.hidden.map((hs) => Array.from({ length: n }, (_, t) => Array.from(hs.subarray(t * C, (t + 1) * C))));
       if (o.json) {
         const json: Record<string, unknown> = { input_ids: ids, logits_last: out.logits, attention_last_row: attention };
+        if (tok) json.tokens = ids.map((id) => tok!.decode([id]));
         if (o.hidden) json.hidden_states = hidden;
         console.log(JSON.stringify(json));
         return;

@@ -7,6 +7,7 @@ import type { LanguageModel } from "../../models/common.ts";
 import { PAPER_GAINS } from "../abft/pid.ts";
 import { defaultRunDir, RunDir } from "../abft/run_dir.ts";
 import { Trainer, type StepRecord, type TrainConfig } from "../abft/train.ts";
+import { writeRunFigures } from "../analysis/run_figures.ts";
 import { attentionStats } from "../eval/attention_stats.ts";
 import { AbftError } from "../gpu/errors.ts";
 import { adapterLine } from "../gpu/device.ts";
@@ -193,6 +194,12 @@ export async function runJob(o: RunOptions): Promise<void> {
     adapter: rt.gpu.adapter.description,
   };
   run.writeJson("summary.json", summary);
+  try {
+    const figs = await writeRunFigures(run.path);
+    if (figs.length) say(`abft: figures ${figs.map((f) => f.replace(/^.*\//, "")).join(", ")}`);
+  } catch (e) {
+    say(`abft: warning: the run's figures could not be drawn: ${(e as Error).message}`); // the run itself is complete
+  }
   trainer.dispose();
   model.dispose();
   const pct = (x: number | null) => (x === null ? "-" : `${(100 * x).toFixed(2)}%`);

@@ -7,6 +7,8 @@
 //   @group(0) @binding(N) var<storage, read> inp: array<f32>;         // inputs
 //   @group(0) @binding(M) var<storage, read_write> out: array<f32>;   // outputs
 //   @compute @workgroup_size(...) fn main(...)               // or several entry points: "file:entry"
+//   //!include lib/<name>.wgsl                               // shared WGSL from kernels/lib/, pasted in
+// (WGSL has no includes; the directive is a comment, so every file stays plain WGSL for editors.)
 // The parameter buffer is one shared uniform arena bound with a dynamic offset, so a bind group
 // depends only on the storage buffers and can be cached (bun-webgpu leaks per-dispatch objects).
 import { readKernelSources } from "./kernel_sources.ts" with { type: "macro" };
@@ -19,7 +21,10 @@ export type ScalarType = "u32" | "i32" | "f32";
 export interface KernelInfo {
   /** File name without .wgsl, e.g. "matmul_forward". */
   file: string;
+  /** the WGSL with every include pasted in */
   source: string;
+  /** for each line of `source`: the file and line it came from (for error messages) */
+  origin: { file: string; line: number }[];
   /** Params struct fields in declaration order (each 4 bytes). */
   params: { name: string; type: ScalarType }[];
   /** Storage bindings by variable name. */
@@ -29,18 +34,44 @@ export interface KernelInfo {
 
 const parsed = new Map<string, KernelInfo>();
 
+/** The kernel files (kernels/*.wgsl; kernels/lib/ holds includes, not kernels). */
 export function kernelNames(): string[] {
-  return [...SOURCES.keys()];
+  return [...SOURCES.keys()].filter((n) => !n.startsWith("lib/"));
+}
+
+/** Pastes `//!include lib/x.wgsl` lines in (each file once), recording where every line came from. */
+function expandIncludes(file: string, source: string): { source: string; origin: KernelInfo["origin"] } {
+  const out: string[] = [];
+  const origin: KernelInfo["origin"] = [];
+  const seen = new Set<string>();
+  const walk = (name: string, text: string) => {
+    text.split("\n").forEach((line, i) => {
+      const m = /^\s*\/\/!include\s+(lib\/[\w-]+)\.wgsl\s*$/.exec(line);
+      if (!m) {
+        out.push(line);
+        origin.push({ file: name, line: i + 1 });
+        return;
+      }
+      const inc = SOURCES.get(m[1]);
+      if (inc === undefined) throw new KernelCompileError(file, `kernels/${name}.wgsl:${i + 1}: no file kernels/${m[1]}.wgsl to include`);
+      if (seen.has(m[1])) return;
+      seen.add(m[1]);
+      walk(m[1], inc);
+    });
+  };
+  walk(file, source);
+  return { source: out.join("\n"), origin };
 }
 
 /** Parses (once) the bindings and Params struct of kernels/<file>.wgsl. */
 export function kernelInfo(file: string): KernelInfo {
   let info = parsed.get(file);
   if (info) return info;
-  const source = SOURCES.get(file);
-  if (source === undefined) {
+  const raw = SOURCES.get(file);
+  if (raw === undefined || file.startsWith("lib/")) {
     throw new KernelCompileError(file, `no file kernels/${file}.wgsl (known: ${kernelNames().join(", ")})`);
   }
+  const { source, origin } = expandIncludes(file, raw);
   const code = source.replace(/\/\/[^\n]*/g, "");
   const params: KernelInfo["params"] = [];
   const struct = /struct\s+Params\s*\{([^}]*)\}/.exec(code);
@@ -65,17 +96,22 @@ export function kernelInfo(file: string): KernelInfo {
     storage.set(m[4], { binding, readOnly: (m[3] ?? "read") === "read" });
   }
   const entryPoints = [...code.matchAll(/@compute[^f]*fn\s+(\w+)/g)].map((m) => m[1]);
-  info = { file, source, params, storage, entryPoints };
+  info = { file, source, origin, params, storage, entryPoints };
   parsed.set(file, info);
   return info;
 }
 
-/** Rewrites Dawn's ":12:5 error: ..." into "kernels/<file>.wgsl:12:5 error: ...". */
-export function locateWgslError(file: string, message: string): string {
+/** Rewrites Dawn's ":12:5 error: ..." into "kernels/<file>.wgsl:12:5 error: ..." (the line's own file). */
+export function locateWgslError(file: string, message: string, origin?: KernelInfo["origin"]): string {
   const lines = message.split("\n").filter((l) => l.trim() !== "" && !l.includes("While calling"));
   const first = lines.findIndex((l) => /:\d+:\d+ error/.test(l));
   const text = first >= 0 ? lines.slice(first, first + 3).join("\n") : lines.join("\n");
-  return text.replace(/^.*?:(\d+):(\d+) error:/, `kernels/${file}.wgsl:$1:$2 error:`).trim();
+  return text
+    .replace(/^.*?:(\d+):(\d+) error:/, (_, line: string, col: string) => {
+      const o = origin?.[Number(line) - 1] ?? { file, line: Number(line) };
+      return `kernels/${o.file}.wgsl:${o.line}:${col} error:`;
+    })
+    .trim();
 }
 
 export interface CompiledKernel {
@@ -124,7 +160,7 @@ export class PipelineCache {
       layout: d.createPipelineLayout({ label: key, bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: entry, ...(constants ? { constants } : {}) },
     });
-    const checked = d.popErrorScope().then((e) => (e ? new KernelCompileError(id, locateWgslError(file, e.message)) : null));
+    const checked = d.popErrorScope().then((e) => (e ? new KernelCompileError(id, locateWgslError(file, e.message, info.origin)) : null));
     k = { id: key, info, pipeline, layout, hasParams, checked };
     this.cache.set(key, k);
     return k;

@@ -7,12 +7,16 @@
 //   rule ran (src/tensor/autodiff.ts);
 // - when the count reaches zero the buffer goes back to the pool (or is destroyed for weights).
 // Storage dtypes: f32; bf16 and f16 pack two values per 32-bit word (element 2j in the low half),
-// unpacked to f32 inside kernels; u32 for token ids, positions and indices.
+// unpacked to f32 inside kernels; u32 for token ids, positions and indices; nf4, nf4dq, int8 for
+// frozen quantized weights [N, K] (codes and block scales in one buffer, src/ops/quant.ts).
 import type { GpuBuffer, Runtime } from "../gpu/runtime.ts";
 
-export type DType = "f32" | "bf16" | "f16" | "u32";
+export type DType = "f32" | "bf16" | "f16" | "u32" | "nf4" | "nf4dq" | "int8";
 
-export const BYTES_PER_ELEMENT: Record<DType, number> = { f32: 4, bf16: 2, f16: 2, u32: 4 };
+/** Quantized dtypes: codes plus block scales per element, without padding (exact size: quantizedBytes()). */
+export const BYTES_PER_ELEMENT: Record<DType, number> = {
+  f32: 4, bf16: 2, f16: 2, u32: 4, nf4: 0.5 + 4 / 64, nf4dq: 0.5 + 1 / 64 + 8 / (64 * 256), int8: 1 + 4 / 32,
+};
 
 export function numel(shape: readonly number[]): number {
   let n = 1;

@@ -1,7 +1,7 @@
 // The GPU runtime on the real adapter (lavapipe here and in CI): never Dawn's null backend.
 import { describe, expect, test } from "bun:test";
 import { GpuOutOfMemoryError, GpuRuntimeError, KernelCompileError } from "../../src/gpu/errors.ts";
-import { registerKernelSourceForTest } from "../../src/gpu/kernels.ts";
+import { kernelInfo, kernelNames, registerKernelSourceForTest } from "../../src/gpu/kernels.ts";
 import { sizeClass } from "../../src/gpu/buffers.ts";
 import { residualForward } from "../../src/ops/residual.ts";
 import { gpuRuntime, testRng } from "../helpers.ts";
@@ -42,6 +42,19 @@ describe("kernel registry", () => {
     const err = await rt.pipelines.compile("broken_for_test").catch((e) => e);
     expect(err).toBeInstanceOf(KernelCompileError);
     expect(err.message).toContain("kernels/broken_for_test.wgsl:4:");
+  });
+
+  test("//!include pastes kernels/lib/ files in; an error inside one names that file and line", async () => {
+    const rt = await gpuRuntime();
+    expect(kernelInfo("gelu_forward").source).toContain("fn gelu_u(");
+    expect(kernelNames()).not.toContain("lib/gelu");
+    registerKernelSourceForTest("lib/broken_lib_for_test", "// lib\nfn bad() -> f32 {\n  return 1u;\n}\n");
+    registerKernelSourceForTest("uses_broken_lib", "//!include lib/broken_lib_for_test.wgsl\n@compute @workgroup_size(1)\nfn main() {}\n");
+    const err = await rt.pipelines.compile("uses_broken_lib").catch((e) => e);
+    expect(err).toBeInstanceOf(KernelCompileError);
+    expect(err.message).toContain("kernels/lib/broken_lib_for_test.wgsl:3:");
+    registerKernelSourceForTest("missing_lib", "//!include lib/nope.wgsl\n");
+    expect(() => kernelInfo("missing_lib")).toThrow(/no file kernels\/lib\/nope.wgsl to include/);
   });
 
   test("an unknown kernel, entry point or parameter is a clear error", async () => {
