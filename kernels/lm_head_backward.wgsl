@@ -33,23 +33,10 @@ struct Params { R: u32, J: u32, C: u32, M: u32, V: u32, allCols: u32, splits: u3
 @group(0) @binding(5) var<storage, read_write> dh: array<f32>;
 @group(0) @binding(6) var<storage, read_write> scratch: array<f32>;
 
-const BR: u32 = 32u;
-const BC: u32 = 128u;
-const BK: u32 = 16u;
+//!include lib/lm_head_tile.wgsl
+//!include lib/weights.wgsl
 
-var<workgroup> As: array<array<vec4<f32>, 9>, 32>;  // [buffer * BK + j][r / 4]: 32 floats + 4 of padding
-var<workgroup> Bs: array<array<vec4<f32>, 33>, 32>; // [buffer * BK + j][c / 4]: 128 floats + 4 of padding
-
-fn weightAt(e: u32) -> f32 {
-  if (p.dtype == 0u) {
-    return bitcast<f32>(weight[e]);
-  }
-  let bits = (weight[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
-  if (p.dtype == 1u) {
-    return bitcast<f32>(bits << 16u);
-  }
-  return unpack2x16float(bits).x;
-}
+const BC: u32 = 128u; // tile width (BR = 32 rows, BK = 16 steps: lib/lm_head_tile.wgsl)
 
 fn dlogitsIf(e: u32, ok: bool) -> f32 {
   if (ok) {
@@ -139,10 +126,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let tx = lid & 31u;
   let ty = lid >> 5u;
 
-  var acc0 = vec4<f32>(0.0);
-  var acc1 = vec4<f32>(0.0);
-  var acc2 = vec4<f32>(0.0);
-  var acc3 = vec4<f32>(0.0);
+  var acc: array<vec4<f32>, 4>; // acc[i]: row 4ty + i
 
   // jEnd may be <= jStart for trailing splits: then steps = 0 and the tile writes zeros
   let steps = (max(jEnd, jStart) - jStart + BK - 1u) / BK;
@@ -167,14 +151,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                       weightOf(jb + 12u, jEnd, c, bcOk), weightOf(jb + 14u, jEnd, c, bcOk));
     }
     if (s > 0u) {
-      for (var kk = 0u; kk < BK; kk++) {
-        let a = As[cur + kk][ty];
-        let b = Bs[cur + kk][tx];
-        acc0 = fma(vec4<f32>(a.x), b, acc0);
-        acc1 = fma(vec4<f32>(a.y), b, acc1);
-        acc2 = fma(vec4<f32>(a.z), b, acc2);
-        acc3 = fma(vec4<f32>(a.w), b, acc3);
-      }
+      lmTileFma(&acc, cur, tx, ty);
     }
     if (more) {
       As[nxt + lj][sq][sc] = ra.x;
@@ -195,10 +172,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let col = c0 + 4u * tx;
   var r = r0 + 4u * ty;
   for (var i = 0u; i < 4u; i++) {
-    put4(r, col, sBase, acc0);
-    acc0 = acc1; // next row (a loop body lavapipe compiles once)
-    acc1 = acc2;
-    acc2 = acc3;
+    put4(r, col, sBase, acc[0]);
+    lmNextRow(&acc);
     r += 1u;
   }
 }

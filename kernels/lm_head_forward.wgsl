@@ -26,34 +26,14 @@ struct Params { R: u32, J: u32, C: u32, M: u32, V: u32, allCols: u32, dtype: u32
 @group(0) @binding(4) var<storage, read> cols: array<u32>;
 @group(0) @binding(5) var<storage, read_write> logits: array<f32>;
 
-const BR: u32 = 32u;
-const BJ: u32 = 128u;
-const BK: u32 = 16u;
+//!include lib/lm_head_tile.wgsl
+//!include lib/weights.wgsl
 
-var<workgroup> As: array<array<vec4<f32>, 9>, 32>;  // [buffer * BK + c][r / 4]: 32 floats + 4 of padding
-var<workgroup> Bs: array<array<vec4<f32>, 33>, 32>; // [buffer * BK + c][j / 4]: 128 floats + 4 of padding
-
-fn weightAt(e: u32) -> f32 {
-  if (p.dtype == 0u) {
-    return bitcast<f32>(weight[e]);
-  }
-  let bits = (weight[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
-  if (p.dtype == 1u) {
-    return bitcast<f32>(bits << 16u);
-  }
-  return unpack2x16float(bits).x;
-}
+const BJ: u32 = 128u; // tile width (BR = 32 rows, BK = 16 steps: lib/lm_head_tile.wgsl)
 
 fn hIf(e: u32, ok: bool) -> f32 {
   if (ok) {
     return h[e];
-  }
-  return 0.0;
-}
-
-fn weightIf(e: u32, ok: bool) -> f32 {
-  if (ok) {
-    return weightAt(e);
   }
   return 0.0;
 }
@@ -123,10 +103,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let tx = lid & 31u;
   let ty = lid >> 5u;
 
-  var acc0 = vec4<f32>(0.0);
-  var acc1 = vec4<f32>(0.0);
-  var acc2 = vec4<f32>(0.0);
-  var acc3 = vec4<f32>(0.0);
+  var acc: array<vec4<f32>, 4>; // acc[i]: row 4ty + i
 
   let steps = (C + BK - 1u) / BK;
   var ra: vec2<f32>;
@@ -149,14 +126,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                       weightIf(g6.x + c, ok && g6.y != 0u), weightIf(g7.x + c, ok && g7.y != 0u));
     }
     if (s > 0u) {
-      for (var kk = 0u; kk < BK; kk++) {
-        let a = As[cur + kk][ty];
-        let b = Bs[cur + kk][tx];
-        acc0 = fma(vec4<f32>(a.x), b, acc0);
-        acc1 = fma(vec4<f32>(a.y), b, acc1);
-        acc2 = fma(vec4<f32>(a.z), b, acc2);
-        acc3 = fma(vec4<f32>(a.w), b, acc3);
-      }
+      lmTileFma(&acc, cur, tx, ty);
     }
     if (more) {
       As[nxt + lc][sq][sc] = ra.x;
@@ -177,11 +147,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var r = r0 + 4u * ty;
   for (var i = 0u; i < 4u; i++) {
     if (r < p.R) {
-      store4(r * p.J, j, acc0);
+      store4(r * p.J, j, acc[0]);
     }
-    acc0 = acc1; // next row (a loop body lavapipe compiles once)
-    acc1 = acc2;
-    acc2 = acc3;
+    lmNextRow(&acc);
     r += 1u;
   }
 }

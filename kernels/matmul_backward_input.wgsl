@@ -20,58 +20,9 @@ struct Params { M: u32, N: u32, K: u32, sharedW: u32, accumulate: u32, dtype: u3
 @group(0) @binding(2) var<storage, read> weight: array<u32>;
 @group(0) @binding(3) var<storage, read_write> dinp: array<f32>;
 
-const BM: u32 = 128u;
-const BN: u32 = 128u;
-const BK: u32 = 8u;
-const ROW4: u32 = 33u; // vec4s per shared row: 128 floats + 4 of padding
-
-var<workgroup> As: array<array<vec4<f32>, ROW4>, 16>; // [buffer * BK + n][m / 4]
-var<workgroup> Bs: array<array<vec4<f32>, ROW4>, 16>; // [buffer * BK + n][k / 4]
-
-fn weightAt(e: u32) -> f32 {
-  if (p.dtype == 0u) {
-    return bitcast<f32>(weight[e]);
-  }
-  let bits = (weight[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
-  if (p.dtype == 1u) {
-    return bitcast<f32>(bits << 16u);
-  }
-  return unpack2x16float(bits).x;
-}
-
-fn doutIf(e: u32, ok: bool) -> f32 {
-  if (ok) {
-    return dout[e];
-  }
-  return 0.0;
-}
-
-fn weightIf(e: u32, ok: bool) -> f32 {
-  if (ok) {
-    return weightAt(e);
-  }
-  return 0.0;
-}
-
-// dinp[rowBase + col .. col + 3] = v (or += v when accumulating), the columns < K
-fn store4(rowBase: u32, col: u32, v: vec4<f32>) {
-  let i = rowBase + col;
-  if (col + 3u < p.K) {
-    var o = v;
-    if (p.accumulate != 0u) {
-      o += vec4<f32>(dinp[i], dinp[i + 1u], dinp[i + 2u], dinp[i + 3u]);
-    }
-    dinp[i] = o.x;
-    dinp[i + 1u] = o.y;
-    dinp[i + 2u] = o.z;
-    dinp[i + 3u] = o.w;
-  } else {
-    let keep = f32(p.accumulate != 0u);
-    if (col < p.K) { dinp[i] = v.x + keep * dinp[i]; }
-    if (col + 1u < p.K) { dinp[i + 1u] = v.y + keep * dinp[i + 1u]; }
-    if (col + 2u < p.K) { dinp[i + 2u] = v.z + keep * dinp[i + 2u]; }
-  }
-}
+//!include lib/matmul_tile.wgsl
+//!include lib/weights.wgsl
+//!include lib/matmul_dinp.wgsl
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -124,39 +75,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                      weightIf(bOff + (rn + 4u) * K, bOk && rn + 4u < N), weightIf(bOff + (rn + 6u) * K, bOk && rn + 6u < N));
     }
     if (s > 0u) {
-      for (var kk = 0u; kk < BK; kk++) {
-        let r = cur + kk;
-        let a0 = As[r][ty];
-        let a1 = As[r][ty + 16u];
-        let b0 = Bs[r][tx];
-        let b1 = Bs[r][tx + 16u];
-        acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
-        acc[1] = fma(vec4<f32>(a0.x), b1, acc[1]);
-        acc[2] = fma(vec4<f32>(a0.y), b0, acc[2]);
-        acc[3] = fma(vec4<f32>(a0.y), b1, acc[3]);
-        acc[4] = fma(vec4<f32>(a0.z), b0, acc[4]);
-        acc[5] = fma(vec4<f32>(a0.z), b1, acc[5]);
-        acc[6] = fma(vec4<f32>(a0.w), b0, acc[6]);
-        acc[7] = fma(vec4<f32>(a0.w), b1, acc[7]);
-        acc[8] = fma(vec4<f32>(a1.x), b0, acc[8]);
-        acc[9] = fma(vec4<f32>(a1.x), b1, acc[9]);
-        acc[10] = fma(vec4<f32>(a1.y), b0, acc[10]);
-        acc[11] = fma(vec4<f32>(a1.y), b1, acc[11]);
-        acc[12] = fma(vec4<f32>(a1.z), b0, acc[12]);
-        acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
-        acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
-        acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
-      }
+      tileFma(&acc, cur, tx, ty);
     }
     if (more) {
-      As[nxt + ln][sq][sc] = ra.x;
-      As[nxt + ln][sq + 8u][sc] = ra.y;
-      As[nxt + ln][sq + 16u][sc] = ra.z;
-      As[nxt + ln][sq + 24u][sc] = ra.w;
-      Bs[nxt + br][bq][bcc] = rb.x;
-      Bs[nxt + br + 2u][bq][bcc] = rb.y;
-      Bs[nxt + br + 4u][bq][bcc] = rb.z;
-      Bs[nxt + br + 6u][bq][bcc] = rb.w;
+      storeAWide(nxt + ln, sq, sc, ra);
+      storeBTall(nxt + br, bq, bcc, rb);
     }
     workgroupBarrier();
   }
@@ -170,11 +93,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       store4(outBase + r * K, c0, acc[0]);
       store4(outBase + r * K, c1, acc[1]);
     }
-    // move the next row's accumulators into acc[0], acc[1]: constant indices only, so acc stays in
-    // registers whether or not the compiler unrolls this loop (lavapipe compiles it once)
-    acc[0] = acc[2]; acc[1] = acc[3]; acc[2] = acc[4]; acc[3] = acc[5]; acc[4] = acc[6]; acc[5] = acc[7];
-    acc[6] = acc[8]; acc[7] = acc[9]; acc[8] = acc[10]; acc[9] = acc[11]; acc[10] = acc[12]; acc[11] = acc[13];
-    acc[12] = acc[14]; acc[13] = acc[15];
-    r += select(1u, 61u, i == 3u); // rows 4ty .. 4ty+3, then 64+4ty .. 64+4ty+3
+    r += nextRow(&acc, i);
   }
 }

@@ -32,13 +32,7 @@ struct Params { M: u32, N: u32, K: u32, batch: u32, hasBias: u32, splits: u32, c
 @group(0) @binding(4) var<storage, read_write> dbias: array<f32>;
 @group(0) @binding(5) var<storage, read_write> scratch: array<f32>;
 
-const BM: u32 = 128u;
-const BN: u32 = 128u;
-const BK: u32 = 8u;
-const ROW4: u32 = 33u; // vec4s per shared row: 128 floats + 4 of padding
-
-var<workgroup> As: array<array<vec4<f32>, ROW4>, 16>; // [buffer * BK + m][n / 4]
-var<workgroup> Bs: array<array<vec4<f32>, ROW4>, 16>; // [buffer * BK + m][k / 4]
+//!include lib/matmul_tile.wgsl
 
 fn doutIf(e: u32, ok: bool) -> f32 {
   if (ok) {
@@ -134,29 +128,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                      inpIf(bOff + (m + 4u) * K, bOk && m + 4u < mEnd), inpIf(bOff + (m + 6u) * K, bOk && m + 6u < mEnd));
     }
     if (s > 0u) {
-      for (var kk = 0u; kk < BK; kk++) {
-        let r = cur + kk;
-        let a0 = As[r][ty];
-        let a1 = As[r][ty + 16u];
-        let b0 = Bs[r][tx];
-        let b1 = Bs[r][tx + 16u];
-        acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
-        acc[1] = fma(vec4<f32>(a0.x), b1, acc[1]);
-        acc[2] = fma(vec4<f32>(a0.y), b0, acc[2]);
-        acc[3] = fma(vec4<f32>(a0.y), b1, acc[3]);
-        acc[4] = fma(vec4<f32>(a0.z), b0, acc[4]);
-        acc[5] = fma(vec4<f32>(a0.z), b1, acc[5]);
-        acc[6] = fma(vec4<f32>(a0.w), b0, acc[6]);
-        acc[7] = fma(vec4<f32>(a0.w), b1, acc[7]);
-        acc[8] = fma(vec4<f32>(a1.x), b0, acc[8]);
-        acc[9] = fma(vec4<f32>(a1.x), b1, acc[9]);
-        acc[10] = fma(vec4<f32>(a1.y), b0, acc[10]);
-        acc[11] = fma(vec4<f32>(a1.y), b1, acc[11]);
-        acc[12] = fma(vec4<f32>(a1.z), b0, acc[12]);
-        acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
-        acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
-        acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
-      }
+      tileFma(&acc, cur, tx, ty);
       if (doBias) {
         for (var kk = 0u; kk < BK; kk++) {
           biasAcc += As[cur + kk][lid >> 2u][lid & 3u];
@@ -164,14 +136,8 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       }
     }
     if (more) {
-      As[nxt + lr][q][qc] = ra.x;
-      As[nxt + lr + 2u][q][qc] = ra.y;
-      As[nxt + lr + 4u][q][qc] = ra.z;
-      As[nxt + lr + 6u][q][qc] = ra.w;
-      Bs[nxt + lr][q][qc] = rb.x;
-      Bs[nxt + lr + 2u][q][qc] = rb.y;
-      Bs[nxt + lr + 4u][q][qc] = rb.z;
-      Bs[nxt + lr + 6u][q][qc] = rb.w;
+      storeATall(nxt + lr, q, qc, ra);
+      storeBTall(nxt + lr, q, qc, rb);
     }
     workgroupBarrier();
   }
@@ -194,12 +160,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       put4(r, c0, wBase, sBase, acc[0]);
       put4(r, c1, wBase, sBase, acc[1]);
     }
-    // move the next row's accumulators into acc[0], acc[1]: constant indices only, so acc stays in
-    // registers whether or not the compiler unrolls this loop (lavapipe compiles it once)
-    acc[0] = acc[2]; acc[1] = acc[3]; acc[2] = acc[4]; acc[3] = acc[5]; acc[4] = acc[6]; acc[5] = acc[7];
-    acc[6] = acc[8]; acc[7] = acc[9]; acc[8] = acc[10]; acc[9] = acc[11]; acc[10] = acc[12]; acc[11] = acc[13];
-    acc[12] = acc[14]; acc[13] = acc[15];
-    r += select(1u, 61u, i == 3u); // rows 4ty .. 4ty+3, then 64+4ty .. 64+4ty+3
+    r += nextRow(&acc, i);
   }
 }
 

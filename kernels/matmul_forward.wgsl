@@ -35,59 +35,9 @@ struct Params { M: u32, N: u32, K: u32, sharedW: u32, hasBias: u32, dtype: u32 }
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-const BM: u32 = 128u;
-const BN: u32 = 128u;
-const BK: u32 = 8u;
-const ROW4: u32 = 33u; // vec4s per shared row: 128 floats + 4 of padding
-
-var<workgroup> As: array<array<vec4<f32>, ROW4>, 16>; // [buffer * BK + k][m / 4]
-var<workgroup> Bs: array<array<vec4<f32>, ROW4>, 16>; // [buffer * BK + k][n / 4]
-
-fn weightAt(e: u32) -> f32 {
-  if (p.dtype == 0u) {
-    return bitcast<f32>(weight[e]);
-  }
-  let bits = (weight[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
-  if (p.dtype == 1u) {
-    return bitcast<f32>(bits << 16u);
-  }
-  return unpack2x16float(bits).x;
-}
-
-fn inpAt(rowOff: u32, ok: bool) -> f32 {
-  if (ok) {
-    return inp[rowOff];
-  }
-  return 0.0;
-}
-
-fn weightIf(e: u32, ok: bool) -> f32 {
-  if (ok) {
-    return weightAt(e);
-  }
-  return 0.0;
-}
-
-// writes v to out[rowBase + col .. col + 3], the columns < N
-fn store4(rowBase: u32, col: u32, v: vec4<f32>) {
-  if (col + 3u < p.N) {
-    out[rowBase + col] = v.x;
-    out[rowBase + col + 1u] = v.y;
-    out[rowBase + col + 2u] = v.z;
-    out[rowBase + col + 3u] = v.w;
-  } else {
-    if (col < p.N) { out[rowBase + col] = v.x; }
-    if (col + 1u < p.N) { out[rowBase + col + 1u] = v.y; }
-    if (col + 2u < p.N) { out[rowBase + col + 2u] = v.z; }
-  }
-}
-
-fn biasAt(n: u32, base: u32) -> f32 {
-  if (p.hasBias != 0u && n < p.N) {
-    return bias[base + n];
-  }
-  return 0.0;
-}
+//!include lib/matmul_tile.wgsl
+//!include lib/weights.wgsl
+//!include lib/matmul_out.wgsl
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -138,39 +88,11 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
                      weightIf(bOff.z + k, bOk.z && kOk), weightIf(bOff.w + k, bOk.w && kOk));
     }
     if (s > 0u) {
-      for (var kk = 0u; kk < BK; kk++) {
-        let r = cur + kk;
-        let a0 = As[r][ty];
-        let a1 = As[r][ty + 16u];
-        let b0 = Bs[r][tx];
-        let b1 = Bs[r][tx + 16u];
-        acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
-        acc[1] = fma(vec4<f32>(a0.x), b1, acc[1]);
-        acc[2] = fma(vec4<f32>(a0.y), b0, acc[2]);
-        acc[3] = fma(vec4<f32>(a0.y), b1, acc[3]);
-        acc[4] = fma(vec4<f32>(a0.z), b0, acc[4]);
-        acc[5] = fma(vec4<f32>(a0.z), b1, acc[5]);
-        acc[6] = fma(vec4<f32>(a0.w), b0, acc[6]);
-        acc[7] = fma(vec4<f32>(a0.w), b1, acc[7]);
-        acc[8] = fma(vec4<f32>(a1.x), b0, acc[8]);
-        acc[9] = fma(vec4<f32>(a1.x), b1, acc[9]);
-        acc[10] = fma(vec4<f32>(a1.y), b0, acc[10]);
-        acc[11] = fma(vec4<f32>(a1.y), b1, acc[11]);
-        acc[12] = fma(vec4<f32>(a1.z), b0, acc[12]);
-        acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
-        acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
-        acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
-      }
+      tileFma(&acc, cur, tx, ty);
     }
     if (more) {
-      As[nxt + lk][sq][sc] = ra.x;
-      As[nxt + lk][sq + 8u][sc] = ra.y;
-      As[nxt + lk][sq + 16u][sc] = ra.z;
-      As[nxt + lk][sq + 24u][sc] = ra.w;
-      Bs[nxt + lk][sq][sc] = rb.x;
-      Bs[nxt + lk][sq + 8u][sc] = rb.y;
-      Bs[nxt + lk][sq + 16u][sc] = rb.z;
-      Bs[nxt + lk][sq + 24u][sc] = rb.w;
+      storeAWide(nxt + lk, sq, sc, ra);
+      storeBWide(nxt + lk, sq, sc, rb);
     }
     workgroupBarrier();
   }
@@ -188,11 +110,6 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       store4(outBase + r * N, c0, acc[0] + bias0);
       store4(outBase + r * N, c1, acc[1] + bias1);
     }
-    // move the next row's accumulators into acc[0], acc[1]: constant indices only, so acc stays in
-    // registers whether or not the compiler unrolls this loop (lavapipe compiles it once)
-    acc[0] = acc[2]; acc[1] = acc[3]; acc[2] = acc[4]; acc[3] = acc[5]; acc[4] = acc[6]; acc[5] = acc[7];
-    acc[6] = acc[8]; acc[7] = acc[9]; acc[8] = acc[10]; acc[9] = acc[11]; acc[10] = acc[12]; acc[11] = acc[13];
-    acc[12] = acc[14]; acc[13] = acc[15];
-    r += select(1u, 61u, i == 3u); // rows 4ty .. 4ty+3, then 64+4ty .. 64+4ty+3
+    r += nextRow(&acc, i);
   }
 }

@@ -31,95 +31,9 @@ struct Params { M: u32, N: u32, K: u32, hasBias: u32, format: u32, scaleOff: u32
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 
-const BM: u32 = 128u;
-const BN: u32 = 128u;
-const BK: u32 = 8u;
-const ROW4: u32 = 33u; // vec4s per shared row: 128 floats + 4 of padding
-
-// bitsandbytes' NF4 code book as exact f32 bits (src/ref/quant.ts NF4_CODE)
-const NF4 = array<u32, 16>(
-  0xbf800000u, 0xbf3239b1u, 0xbf066b30u, 0xbeca32a0u, 0xbe91a24du, 0xbe3d353fu, 0xbdba7871u, 0x00000000u,
-  0x3da2faffu, 0x3e24cae3u, 0x3e7c04ddu, 0x3ead033au, 0x3ee1a4b8u, 0x3f1007abu, 0x3f3913b3u, 0x3f800000u);
-
-var<workgroup> As: array<array<vec4<f32>, ROW4>, 16>; // [buffer * BK + k][m / 4]
-var<workgroup> Bs: array<array<vec4<f32>, ROW4>, 16>; // [buffer * BK + k][n / 4]
-var<workgroup> lut: array<f32, 16>;
-
-// absmax of NF4 block b
-fn blockScale(b: u32) -> f32 {
-  if (p.format == 1u) {
-    let q = (weight[p.scaleOff + (b >> 2u)] >> ((b & 3u) * 8u)) & 0xffu;
-    let g = p.groupOff + 2u * (b >> 8u);
-    return fma(f32(q), bitcast<f32>(weight[g + 1u]), bitcast<f32>(weight[g]));
-  }
-  return bitcast<f32>(weight[p.scaleOff + b]);
-}
-
-// the value of element e
-fn dequant1(e: u32) -> f32 {
-  if (p.format == 2u) {
-    let q = bitcast<i32>(weight[e >> 2u] << (24u - (e & 3u) * 8u)) >> 24u;
-    return f32(q) * bitcast<f32>(weight[p.scaleOff + (e >> 5u)]);
-  }
-  let shift = (e & 6u) * 4u + (1u - (e & 1u)) * 4u;
-  return lut[(weight[e >> 3u] >> shift) & 15u] * blockScale(e >> 6u);
-}
-
-// the values of elements e .. e+3, e % 4 == 0 (one word, one block)
-fn dequant4(e: u32) -> vec4<f32> {
-  if (p.format == 2u) {
-    let w = weight[e >> 2u];
-    let q = vec4<i32>(bitcast<i32>(w << 24u), bitcast<i32>(w << 16u), bitcast<i32>(w << 8u), bitcast<i32>(w)) >> vec4<u32>(24u);
-    return vec4<f32>(q) * bitcast<f32>(weight[p.scaleOff + (e >> 5u)]);
-  }
-  let bits = weight[e >> 3u] >> ((e & 4u) * 4u); // bytes (e/2)%4 and the next: elements e, e+1 | e+2, e+3
-  let s = blockScale(e >> 6u);
-  return vec4<f32>(lut[(bits >> 4u) & 15u], lut[bits & 15u], lut[(bits >> 12u) & 15u], lut[(bits >> 8u) & 15u]) * s;
-}
-
-// W[n, k .. k+3] with zeros outside the matrix
-fn weight4(n: u32, k: u32) -> vec4<f32> {
-  if (n >= p.N || k >= p.K) {
-    return vec4<f32>(0.0);
-  }
-  let e = n * p.K + k;
-  if ((p.K & 3u) == 0u) {
-    return dequant4(e);
-  }
-  var v = vec4<f32>(dequant1(e), 0.0, 0.0, 0.0);
-  if (k + 1u < p.K) { v.y = dequant1(e + 1u); }
-  if (k + 2u < p.K) { v.z = dequant1(e + 2u); }
-  if (k + 3u < p.K) { v.w = dequant1(e + 3u); }
-  return v;
-}
-
-fn inpAt(rowOff: u32, ok: bool) -> f32 {
-  if (ok) {
-    return inp[rowOff];
-  }
-  return 0.0;
-}
-
-// writes v to out[rowBase + col .. col + 3], the columns < N
-fn store4(rowBase: u32, col: u32, v: vec4<f32>) {
-  if (col + 3u < p.N) {
-    out[rowBase + col] = v.x;
-    out[rowBase + col + 1u] = v.y;
-    out[rowBase + col + 2u] = v.z;
-    out[rowBase + col + 3u] = v.w;
-  } else {
-    if (col < p.N) { out[rowBase + col] = v.x; }
-    if (col + 1u < p.N) { out[rowBase + col + 1u] = v.y; }
-    if (col + 2u < p.N) { out[rowBase + col + 2u] = v.z; }
-  }
-}
-
-fn biasAt(n: u32) -> f32 {
-  if (p.hasBias != 0u && n < p.N) {
-    return bias[n];
-  }
-  return 0.0;
-}
+//!include lib/matmul_tile.wgsl
+//!include lib/quant.wgsl
+//!include lib/matmul_out.wgsl
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -127,9 +41,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let K = p.K;
   let m0 = wg.y * BM;
   let n0 = wg.x * BN;
-  if (lid < 16u) {
-    lut[lid] = bitcast<f32>(NF4[lid]);
-  }
+  loadNf4Lut(lid);
 
   // inp load roles: k = k0 + lk of rows lr, lr+32, lr+64, lr+96
   let lk = lid & 7u;
@@ -170,35 +82,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
       rb = weight4(n0 + wr, s * BK + wk);
     }
     if (s > 0u) {
-      for (var kk = 0u; kk < BK; kk++) {
-        let r = cur + kk;
-        let a0 = As[r][ty];
-        let a1 = As[r][ty + 16u];
-        let b0 = Bs[r][tx];
-        let b1 = Bs[r][tx + 16u];
-        acc[0] = fma(vec4<f32>(a0.x), b0, acc[0]);
-        acc[1] = fma(vec4<f32>(a0.x), b1, acc[1]);
-        acc[2] = fma(vec4<f32>(a0.y), b0, acc[2]);
-        acc[3] = fma(vec4<f32>(a0.y), b1, acc[3]);
-        acc[4] = fma(vec4<f32>(a0.z), b0, acc[4]);
-        acc[5] = fma(vec4<f32>(a0.z), b1, acc[5]);
-        acc[6] = fma(vec4<f32>(a0.w), b0, acc[6]);
-        acc[7] = fma(vec4<f32>(a0.w), b1, acc[7]);
-        acc[8] = fma(vec4<f32>(a1.x), b0, acc[8]);
-        acc[9] = fma(vec4<f32>(a1.x), b1, acc[9]);
-        acc[10] = fma(vec4<f32>(a1.y), b0, acc[10]);
-        acc[11] = fma(vec4<f32>(a1.y), b1, acc[11]);
-        acc[12] = fma(vec4<f32>(a1.z), b0, acc[12]);
-        acc[13] = fma(vec4<f32>(a1.z), b1, acc[13]);
-        acc[14] = fma(vec4<f32>(a1.w), b0, acc[14]);
-        acc[15] = fma(vec4<f32>(a1.w), b1, acc[15]);
-      }
+      tileFma(&acc, cur, tx, ty);
     }
     if (more) {
-      As[nxt + lk][sq][sc] = ra.x;
-      As[nxt + lk][sq + 8u][sc] = ra.y;
-      As[nxt + lk][sq + 16u][sc] = ra.z;
-      As[nxt + lk][sq + 24u][sc] = ra.w;
+      storeAWide(nxt + lk, sq, sc, ra);
       Bs[nxt + wk][wq][wc] = rb.x;
       Bs[nxt + wk + 1u][wq][wc] = rb.y;
       Bs[nxt + wk + 2u][wq][wc] = rb.z;
@@ -210,19 +97,14 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   // epilogue: + bias, guarded stores
   let c0 = n0 + 4u * tx;
   let c1 = c0 + 64u;
-  let bias0 = vec4<f32>(biasAt(c0), biasAt(c0 + 1u), biasAt(c0 + 2u), biasAt(c0 + 3u));
-  let bias1 = vec4<f32>(biasAt(c1), biasAt(c1 + 1u), biasAt(c1 + 2u), biasAt(c1 + 3u));
+  let bias0 = vec4<f32>(biasAt(c0, 0u), biasAt(c0 + 1u, 0u), biasAt(c0 + 2u, 0u), biasAt(c0 + 3u, 0u));
+  let bias1 = vec4<f32>(biasAt(c1, 0u), biasAt(c1 + 1u, 0u), biasAt(c1 + 2u, 0u), biasAt(c1 + 3u, 0u));
   var r = m0 + 4u * ty;
   for (var i = 0u; i < 8u; i++) {
     if (r < M) {
       store4(r * p.N, c0, acc[0] + bias0);
       store4(r * p.N, c1, acc[1] + bias1);
     }
-    // move the next row's accumulators into acc[0], acc[1]: constant indices only, so acc stays in
-    // registers whether or not the compiler unrolls this loop
-    acc[0] = acc[2]; acc[1] = acc[3]; acc[2] = acc[4]; acc[3] = acc[5]; acc[4] = acc[6]; acc[5] = acc[7];
-    acc[6] = acc[8]; acc[7] = acc[9]; acc[8] = acc[10]; acc[9] = acc[11]; acc[10] = acc[12]; acc[11] = acc[13];
-    acc[12] = acc[14]; acc[13] = acc[15];
-    r += select(1u, 61u, i == 3u); // rows 4ty .. 4ty+3, then 64+4ty .. 64+4ty+3
+    r += nextRow(&acc, i);
   }
 }

@@ -8,6 +8,10 @@ import { bf16ToF32, f16ToF32, type Tensor as StoredTensor } from "../src/io/safe
 import type { ModelConfig } from "../src/io/config.ts";
 import type { Runtime } from "../src/gpu/runtime.ts";
 import { fromArray, weight, type DType, type Tensor } from "../src/tensor/tensor.ts";
+import { isQuantFormat, type QuantFormat } from "../src/ops/quant.ts";
+import { linear } from "../src/tensor/ops.ts";
+import { createLoraAdapter, disposeLoraAdapter, frozenLinear, loraLinear, quantizeTensor, type LoraAdapter, type LoraConfig } from "../src/tensor/lora.ts";
+import { Rng } from "../src/util/random.ts";
 
 /**
  * Where a model's tensors come from: a Checkpoint (safetensors files, memory mapped), or
@@ -86,10 +90,10 @@ export function disposeForward(res: ForwardResult): void {
   for (const t of [...res.attLast, ...res.attFull, ...res.hiddenStates]) t.free();
 }
 
-/** A trainable projection: the layer it belongs to, which one, and the f32 tensor. */
+/** A trainable tensor: the layer it belongs to, which one, and the f32 tensor. */
 export interface QkParam {
   layer: number;
-  kind: "q" | "k" | "q_bias" | "k_bias";
+  kind: "q" | "k" | "q_bias" | "k_bias" | "q_lora_A" | "q_lora_B" | "k_lora_A" | "k_lora_B";
   /** the tensor's name in the base checkpoint (GPT-2: the c_attn block it was cut from) */
   name: string;
   tensor: Tensor;
@@ -102,13 +106,70 @@ export interface LanguageModel {
   headWeight(): Tensor;
   /** W_Q and W_K of every layer (and their biases when `withBias`), as f32 tensors */
   qkParams(withBias?: boolean): QkParam[];
+  /** LoRA adapters on W_Q and W_K of every layer (made on the first call); their A and B tensors */
+  attachLora(cfg: LoraConfig, seed: number): QkParam[];
+  /** the adapters, when attached */
+  loraConfig(): LoraConfig | null;
   /** frees every weight */
   dispose(): void;
 }
 
 export interface LoadOptions {
-  /** layers whose W_Q/W_K are kept in f32 for training even if stored as bf16/f16 (default: all) */
-  trainableF32?: boolean;
+  /** store the frozen linear weights quantized (embeddings and the LM head stay as stored) */
+  quant?: QuantFormat | "none";
+  /** W_Q/W_K are trained through LoRA adapters: quantize them like the other weights */
+  lora?: boolean;
+}
+
+/** Parameters of a model from its config (embeddings and head counted once when tied). */
+export function parameterCount(c: ModelConfig): number {
+  const C = c.hiddenSize;
+  const attn = C * c.nHeads * c.headDim * 2 + C * c.nKvHeads * c.headDim * 2;
+  const mlp = (c.modelType === "gpt2" ? 2 : 3) * C * c.intermediateSize;
+  return c.nLayers * (attn + mlp) + c.vocabSize * C * (c.tieWordEmbeddings ? 1 : 2);
+}
+
+/** Quantizes a just-loaded weight (and frees the original) when the options ask for it. */
+export function maybeQuantize(t: Tensor, opts: LoadOptions, trainedQK = false): Tensor {
+  const q = opts.quant;
+  if (!q || q === "none" || (trainedQK && !opts.lora)) return t;
+  const out = quantizeTensor(t, q, t.name);
+  t.dispose();
+  return out;
+}
+
+/** A linear layer whatever its weight's storage: LoRA when an adapter is given, quantized, or plain. */
+export function project(x: Tensor, W: Tensor, bias?: Tensor, adapter?: LoraAdapter): Tensor {
+  if (adapter) return loraLinear(x, W, adapter, bias);
+  if (isQuantFormat(W.dtype)) return frozenLinear(x, W, bias);
+  return linear(x, W, bias);
+}
+
+/** Adapters for W_Q and W_K of every layer, A drawn from a seeded generator (layer by layer). */
+export function makeQkAdapters(
+  rt: Runtime, layers: { q: Tensor; k: Tensor }[], cfg: LoraConfig, seed: number, name: (l: number, which: "q" | "k") => string,
+): { q: LoraAdapter; k: LoraAdapter }[] {
+  const rng = new Rng(seed);
+  return layers.map((ly, l) => ({
+    q: createLoraAdapter(rt, { N: ly.q.shape[0], K: ly.q.shape[1] }, cfg, rng, name(l, "q")),
+    k: createLoraAdapter(rt, { N: ly.k.shape[0], K: ly.k.shape[1] }, cfg, rng, name(l, "k")),
+  }));
+}
+
+export function loraParams(adapters: { q: LoraAdapter; k: LoraAdapter }[], name: (l: number) => string): QkParam[] {
+  return adapters.flatMap((a, layer) => [
+    { layer, kind: "q_lora_A" as const, name: name(layer), tensor: a.q.A },
+    { layer, kind: "q_lora_B" as const, name: name(layer), tensor: a.q.B },
+    { layer, kind: "k_lora_A" as const, name: name(layer), tensor: a.k.A },
+    { layer, kind: "k_lora_B" as const, name: name(layer), tensor: a.k.B },
+  ]);
+}
+
+export function disposeAdapters(adapters: { q: LoraAdapter; k: LoraAdapter }[] | null): void {
+  for (const a of adapters ?? []) {
+    disposeLoraAdapter(a.q);
+    disposeLoraAdapter(a.k);
+  }
 }
 
 const DTYPES: Record<string, DType> = { F32: "f32", BF16: "bf16", F16: "f16" };

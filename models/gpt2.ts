@@ -10,11 +10,12 @@
 // "transformer." prefix (GPT2LMHeadModel) or not (the original OpenAI conversions).
 import type { ModelConfig } from "../src/io/config.ts";
 import type { Runtime } from "../src/gpu/runtime.ts";
-import { add, attention, attentionProbs, embedding, gelu, layernorm, linear } from "../src/tensor/ops.ts";
+import { add, attention, attentionProbs, embedding, gelu, layernorm } from "../src/tensor/ops.ts";
+import type { LoraAdapter, LoraConfig } from "../src/tensor/lora.ts";
 import { scope, weight, type Tensor } from "../src/tensor/tensor.ts";
 import {
-  checkNoExtraTensors, hostF32, loadWeight, sliceRows, toF32, transpose2d, uploadWeight,
-  type Batch, type ForwardOptions, type TensorSource, type ForwardResult, type LanguageModel, type QkParam,
+  checkNoExtraTensors, disposeAdapters, hostF32, loadWeight, loraParams, makeQkAdapters, maybeQuantize, project, sliceRows, toF32,
+  transpose2d, uploadWeight, type Batch, type ForwardOptions, type LoadOptions, type TensorSource, type ForwardResult, type LanguageModel, type QkParam,
 } from "./common.ts";
 
 interface Gpt2Block {
@@ -28,6 +29,9 @@ interface Gpt2Block {
 }
 
 export class Gpt2 implements LanguageModel {
+  private adapters: { q: LoraAdapter; k: LoraAdapter }[] | null = null;
+  private lora: LoraConfig | null = null;
+
   private constructor(
     readonly config: ModelConfig,
     private readonly wte: Tensor, // [V, C]
@@ -36,14 +40,16 @@ export class Gpt2 implements LanguageModel {
     private readonly lnF: { w: Tensor; b: Tensor },
   ) {}
 
-  static load(rt: Runtime, config: ModelConfig, ckpt: TensorSource): Gpt2 {
+  static load(rt: Runtime, config: ModelConfig, ckpt: TensorSource, opts: LoadOptions = {}): Gpt2 {
     const prefix = ckpt.has("transformer.wte.weight") ? "transformer." : "";
     const used = new Set<string>();
     const C = config.hiddenSize;
-    const w = (name: string, opts: Parameters<typeof loadWeight>[3] = {}) => {
+    const w = (name: string, o: Parameters<typeof loadWeight>[3] = {}) => {
       used.add(prefix + name);
-      return loadWeight(rt, ckpt, prefix + name, opts);
+      return loadWeight(rt, ckpt, prefix + name, o);
     };
+    // frozen matrices may be quantized; W_Q/W_K too when they train through LoRA
+    const mat = (name: string, o: Parameters<typeof loadWeight>[3] = {}) => maybeQuantize(w(name, o), opts);
     const f32 = (name: string) => w(name, { f32: true });
     const blocks: Gpt2Block[] = [];
     for (let l = 0; l < config.nLayers; l++) {
@@ -57,10 +63,10 @@ export class Gpt2 implements LanguageModel {
       const dtype = cAttn.dtype === "F32" ? "f32" : cAttn.dtype === "BF16" ? "bf16" : "f16";
       const qkvT = transpose2d(cAttn.data, C, 3 * C); // [3C, C]
       const asF32 = (d: Float32Array | Uint16Array) => (d instanceof Float32Array ? d : toF32(d, dtype));
-      const q = uploadWeight(rt, asF32(sliceRows(qkvT, C, 0, C)), [C, C], `${h}attn.q`);
-      const k = uploadWeight(rt, asF32(sliceRows(qkvT, C, C, 2 * C)), [C, C], `${h}attn.k`);
+      const q = maybeQuantize(uploadWeight(rt, asF32(sliceRows(qkvT, C, 0, C)), [C, C], `${h}attn.q`), opts, true);
+      const k = maybeQuantize(uploadWeight(rt, asF32(sliceRows(qkvT, C, C, 2 * C)), [C, C], `${h}attn.k`), opts, true);
       const vRows = sliceRows(qkvT, C, 2 * C, 3 * C);
-      const v = weight(rt, vRows, [C, C], dtype, `${h}attn.v`);
+      const v = maybeQuantize(weight(rt, vRows, [C, C], dtype, `${h}attn.v`), opts);
       used.add(prefix + h + "attn.c_attn.bias");
       const bias = hostF32(ckpt, prefix + h + "attn.c_attn.bias"); // [3C]
       blocks.push({
@@ -69,12 +75,12 @@ export class Gpt2 implements LanguageModel {
         qBias: uploadWeight(rt, bias.slice(0, C), [C], `${h}attn.q_bias`),
         kBias: uploadWeight(rt, bias.slice(C, 2 * C), [C], `${h}attn.k_bias`),
         vBias: uploadWeight(rt, bias.slice(2 * C, 3 * C), [C], `${h}attn.v_bias`),
-        proj: w(h + "attn.c_proj.weight", { transpose: true }),
+        proj: mat(h + "attn.c_proj.weight", { transpose: true }),
         projBias: f32(h + "attn.c_proj.bias"),
         ln2: { w: f32(h + "ln_2.weight"), b: f32(h + "ln_2.bias") },
-        fc: w(h + "mlp.c_fc.weight", { transpose: true }),
+        fc: mat(h + "mlp.c_fc.weight", { transpose: true }),
         fcBias: f32(h + "mlp.c_fc.bias"),
-        fcProj: w(h + "mlp.c_proj.weight", { transpose: true }),
+        fcProj: mat(h + "mlp.c_proj.weight", { transpose: true }),
         fcProjBias: f32(h + "mlp.c_proj.bias"),
       });
     }
@@ -100,17 +106,18 @@ export class Gpt2 implements LanguageModel {
     let x = embedding(batch.ids, this.wte, { table: this.wpe, positions: batch.positions }); // [B*T, C]
     if (opts.hiddenStates) res.hiddenStates.push(x.retain());
     for (const [l, blk] of this.blocks.entries()) {
+      const ad = this.adapters?.[l];
       // one scope per block: its intermediates are freed at its end (the tape keeps what it saved)
       const out = scope(() => {
         const h = layernorm(x, blk.ln1.w, blk.ln1.b, eps);
-        const q = linear(h, blk.q, blk.qBias); // [B*T, C] = [B, T, NH, HS]
-        const k = linear(h, blk.k, blk.kBias);
-        const v = linear(h, blk.v, blk.vBias);
+        const q = project(h, blk.q, blk.qBias, ad?.q); // [B*T, C] = [B, T, NH, HS]
+        const k = project(h, blk.k, blk.kBias, ad?.k);
+        const v = project(h, blk.v, blk.vBias);
         const dims = { B, T, NH, NKV: NH, HS };
         const { y, attLast } = attention(q, k, v, batch.lengthsT, dims, !!opts.attLast);
         const attFull = opts.attFull ? attentionProbs(q, k, v, batch.lengthsT, dims) : null;
-        const x1 = add(x, linear(y, blk.proj, blk.projBias));
-        const m = linear(gelu(linear(layernorm(x1, blk.ln2.w, blk.ln2.b, eps), blk.fc, blk.fcBias)), blk.fcProj, blk.fcProjBias);
+        const x1 = add(x, project(y, blk.proj, blk.projBias));
+        const m = project(gelu(project(layernorm(x1, blk.ln2.w, blk.ln2.b, eps), blk.fc, blk.fcBias)), blk.fcProj, blk.fcProjBias);
         return { x: add(x1, m), attLast, attFull };
       });
       x.free();
@@ -143,7 +150,20 @@ export class Gpt2 implements LanguageModel {
     });
   }
 
+  attachLora(cfg: LoraConfig, seed: number): QkParam[] {
+    if (!this.adapters) {
+      this.adapters = makeQkAdapters(this.wte.rt, this.blocks, cfg, seed, (l, which) => `h.${l}.attn.${which}`);
+      this.lora = cfg;
+    }
+    return loraParams(this.adapters, (l) => `h.${l}.attn.c_attn`);
+  }
+
+  loraConfig(): LoraConfig | null {
+    return this.lora;
+  }
+
   dispose(): void {
+    disposeAdapters(this.adapters);
     for (const b of this.blocks) {
       for (const t of [b.ln1.w, b.ln1.b, b.q, b.k, b.v, b.qBias, b.kBias, b.vBias, b.proj, b.projBias, b.ln2.w, b.ln2.b, b.fc, b.fcBias, b.fcProj, b.fcProjBias]) t.dispose();
     }

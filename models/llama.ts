@@ -14,11 +14,12 @@
 import type { ModelConfig } from "../src/io/config.ts";
 import type { Runtime } from "../src/gpu/runtime.ts";
 import { ropeInvFreq } from "../src/ref/rotary.ts";
-import { add, attention, attentionProbs, embedding, linear, rmsnorm, rotary, swiglu } from "../src/tensor/ops.ts";
+import { add, attention, attentionProbs, embedding, rmsnorm, rotary, swiglu } from "../src/tensor/ops.ts";
+import type { LoraAdapter, LoraConfig } from "../src/tensor/lora.ts";
 import { scope, type Tensor } from "../src/tensor/tensor.ts";
 import {
-  checkNoExtraTensors, loadWeight, uploadWeight,
-  type Batch, type ForwardOptions, type TensorSource, type ForwardResult, type LanguageModel, type QkParam,
+  checkNoExtraTensors, disposeAdapters, loadWeight, loraParams, makeQkAdapters, maybeQuantize, project, uploadWeight,
+  type Batch, type ForwardOptions, type TensorSource, type ForwardResult, type LanguageModel, type LoadOptions, type QkParam,
 } from "./common.ts";
 
 interface LlamaLayer {
@@ -31,6 +32,9 @@ interface LlamaLayer {
 }
 
 export class Llama implements LanguageModel {
+  private adapters: { q: LoraAdapter; k: LoraAdapter }[] | null = null;
+  private lora: LoraConfig | null = null;
+
   private constructor(
     readonly config: ModelConfig,
     private readonly embed: Tensor, // [V, C]
@@ -40,15 +44,17 @@ export class Llama implements LanguageModel {
     private readonly invFreq: Tensor, // [HS/2]
   ) {}
 
-  static load(rt: Runtime, config: ModelConfig, ckpt: TensorSource): Llama {
+  static load(rt: Runtime, config: ModelConfig, ckpt: TensorSource, opts: LoadOptions = {}): Llama {
     const used = new Set<string>();
     const C = config.hiddenSize;
     const { nHeads: NH, nKvHeads: NKV, headDim: HS } = config;
-    const w = (name: string, opts: Parameters<typeof loadWeight>[3] = {}) => {
+    const w = (name: string, o: Parameters<typeof loadWeight>[3] = {}) => {
       used.add(name);
-      return loadWeight(rt, ckpt, name, opts);
+      return loadWeight(rt, ckpt, name, o);
     };
-    const opt = (name: string, opts: Parameters<typeof loadWeight>[3] = {}) => (ckpt.has(name) ? w(name, opts) : undefined);
+    const opt = (name: string, o: Parameters<typeof loadWeight>[3] = {}) => (ckpt.has(name) ? w(name, o) : undefined);
+    // frozen matrices may be quantized; W_Q/W_K too when they train through LoRA
+    const mat = (name: string, o: Parameters<typeof loadWeight>[3] = {}, qk = false) => maybeQuantize(w(name, o), opts, qk);
     const f32 = { f32: true };
     const layers: LlamaLayer[] = [];
     for (let l = 0; l < config.nLayers; l++) {
@@ -57,18 +63,18 @@ export class Llama implements LanguageModel {
       const m = `${p}mlp.`;
       const layer: LlamaLayer = {
         inputNorm: w(`${p}input_layernorm.weight`, f32),
-        q: w(`${a}q_proj.weight`, { f32: true, expectShape: [NH * HS, C] }),
-        k: w(`${a}k_proj.weight`, { f32: true, expectShape: [NKV * HS, C] }),
-        v: w(`${a}v_proj.weight`, { expectShape: [NKV * HS, C] }),
-        o: w(`${a}o_proj.weight`, { expectShape: [C, NH * HS] }),
+        q: mat(`${a}q_proj.weight`, { f32: !opts.lora, expectShape: [NH * HS, C] }, true),
+        k: mat(`${a}k_proj.weight`, { f32: !opts.lora, expectShape: [NKV * HS, C] }, true),
+        v: mat(`${a}v_proj.weight`, { expectShape: [NKV * HS, C] }),
+        o: mat(`${a}o_proj.weight`, { expectShape: [C, NH * HS] }),
         qBias: opt(`${a}q_proj.bias`, f32),
         kBias: opt(`${a}k_proj.bias`, f32),
         vBias: opt(`${a}v_proj.bias`, f32),
         oBias: opt(`${a}o_proj.bias`, f32),
         postNorm: w(`${p}post_attention_layernorm.weight`, f32),
-        gate: w(`${m}gate_proj.weight`),
-        up: w(`${m}up_proj.weight`),
-        down: w(`${m}down_proj.weight`),
+        gate: mat(`${m}gate_proj.weight`),
+        up: mat(`${m}up_proj.weight`),
+        down: mat(`${m}down_proj.weight`),
         gateBias: opt(`${m}gate_proj.bias`, f32),
         upBias: opt(`${m}up_proj.bias`, f32),
         downBias: opt(`${m}down_proj.bias`, f32),
@@ -104,16 +110,17 @@ export class Llama implements LanguageModel {
     if (opts.hiddenStates) res.hiddenStates.push(x.retain());
     const dims = { B, T, NH, NKV, HS };
     for (const [l, ly] of this.layers.entries()) {
+      const ad = this.adapters?.[l];
       const out = scope(() => {
         const h = rmsnorm(x, ly.inputNorm, eps);
-        const q = rotary(linear(h, ly.q, ly.qBias), batch.positions, this.invFreq, { B, T, NH, HS });
-        const k = rotary(linear(h, ly.k, ly.kBias), batch.positions, this.invFreq, { B, T, NH: NKV, HS });
-        const v = linear(h, ly.v, ly.vBias);
+        const q = rotary(project(h, ly.q, ly.qBias, ad?.q), batch.positions, this.invFreq, { B, T, NH, HS });
+        const k = rotary(project(h, ly.k, ly.kBias, ad?.k), batch.positions, this.invFreq, { B, T, NH: NKV, HS });
+        const v = project(h, ly.v, ly.vBias);
         const { y, attLast } = attention(q, k, v, batch.lengthsT, dims, !!opts.attLast);
         const attFull = opts.attFull ? attentionProbs(q, k, v, batch.lengthsT, dims) : null;
-        const x1 = add(x, linear(y, ly.o, ly.oBias));
+        const x1 = add(x, project(y, ly.o, ly.oBias));
         const h2 = rmsnorm(x1, ly.postNorm, eps);
-        const mlp = linear(swiglu(linear(h2, ly.gate, ly.gateBias), linear(h2, ly.up, ly.upBias)), ly.down, ly.downBias);
+        const mlp = project(swiglu(project(h2, ly.gate, ly.gateBias), project(h2, ly.up, ly.upBias)), ly.down, ly.downBias);
         return { x: add(x1, mlp), attLast, attFull };
       });
       x.free();
@@ -147,7 +154,20 @@ export class Llama implements LanguageModel {
     });
   }
 
+  attachLora(cfg: LoraConfig, seed: number): QkParam[] {
+    if (!this.adapters) {
+      this.adapters = makeQkAdapters(this.head.rt, this.layers, cfg, seed, (l, w) => `model.layers.${l}.self_attn.${w}_proj`);
+      this.lora = cfg;
+    }
+    return loraParams(this.adapters, (l) => `model.layers.${l}.self_attn`);
+  }
+
+  loraConfig(): LoraConfig | null {
+    return this.lora;
+  }
+
   dispose(): void {
+    disposeAdapters(this.adapters);
     for (const ly of this.layers) for (const t of Object.values(ly)) (t as Tensor | undefined)?.dispose();
     if (this.head !== this.embed) this.head.dispose();
     for (const t of [this.embed, this.norm, this.invFreq]) t.dispose();

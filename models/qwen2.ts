@@ -5,10 +5,10 @@
 // true for qwen2), so the same class serves both.
 import type { Runtime } from "../src/gpu/runtime.ts";
 import type { ModelConfig } from "../src/io/config.ts";
-import type { TensorSource } from "./common.ts";
+import type { LoadOptions, TensorSource } from "./common.ts";
 import { Llama } from "./llama.ts";
 
-export function loadQwen2(rt: Runtime, config: ModelConfig, ckpt: TensorSource): Llama {
+export function loadQwen2(rt: Runtime, config: ModelConfig, ckpt: TensorSource, opts: LoadOptions = {}): Llama {
   if (!config.attentionBias) throw new Error("qwen2 config without attention biases: not a Qwen2 checkpoint");
-  return Llama.load(rt, config, ckpt);
+  return Llama.load(rt, config, ckpt, opts);
 }

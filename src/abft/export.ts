@@ -21,8 +21,35 @@ function asF32(t: { dtype: string; data: Float32Array | Uint16Array }): Float32A
 function merges(config: ModelConfig, trained: Checkpoint, base: Checkpoint): Map<string, Merge> {
   const out = new Map<string, Merge>();
   const get = (n: string) => (trained.has(n) ? trained.getF32(n) : null);
+  const lora = trained.has("layers.0.q_lora_A");
+  const scale = lora ? Number(trained.metadata.lora_alpha) / trained.info("layers.0.q_lora_A").shape[0] : 0;
+  const baseQK = (l: number, which: "q" | "k"): Float32Array => {
+    if (config.modelType !== "gpt2") return asF32(base.get(`model.layers.${l}.self_attn.${which}_proj.weight`));
+    const prefix = base.has("transformer.wte.weight") ? "transformer." : "";
+    const C = config.hiddenSize;
+    const w = asF32(base.get(`${prefix}h.${l}.attn.c_attn.weight`)); // [C_in, 3C]
+    const block = which === "q" ? 0 : 1;
+    const out = new Float32Array(C * C);
+    for (let i = 0; i < C; i++) for (let o = 0; o < C; o++) out[o * C + i] = w[i * 3 * C + block * C + o];
+    return out;
+  };
+  /** W + s·B·A for a LoRA-trained layer (W [N, K], A [r, K], B [N, r]) */
+  const merged = (l: number, which: "q" | "k"): Float32Array => {
+    const W = baseQK(l, which);
+    const A = get(`layers.${l}.${which}_lora_A`)!, B = get(`layers.${l}.${which}_lora_B`)!;
+    const rank = trained.info(`layers.${l}.${which}_lora_A`).shape[0];
+    const K = A.length / rank, N = B.length / rank;
+    for (let n = 0; n < N; n++) {
+      for (let j = 0; j < rank; j++) {
+        const b = scale * B[n * rank + j];
+        if (b === 0) continue;
+        for (let k = 0; k < K; k++) W[n * K + k] += b * A[j * K + k];
+      }
+    }
+    return W;
+  };
   for (let l = 0; l < config.nLayers; l++) {
-    const q = get(`layers.${l}.q`), k = get(`layers.${l}.k`);
+    const q = lora ? merged(l, "q") : get(`layers.${l}.q`), k = lora ? merged(l, "k") : get(`layers.${l}.k`);
     const qb = get(`layers.${l}.q_bias`), kb = get(`layers.${l}.k_bias`);
     if (!q || !k) throw new AbftError(`the trained tensors have no W_Q/W_K for layer ${l}`, "BAD_RUN_DIR");
     if (config.modelType === "gpt2") {

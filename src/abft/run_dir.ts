@@ -11,6 +11,7 @@ import { join } from "node:path";
 import type { LanguageModel, QkParam } from "../../models/common.ts";
 import { AbftError } from "../gpu/errors.ts";
 import { Checkpoint, writeSafetensors, type TensorToWrite } from "../io/safetensors.ts";
+import type { QuantFormat } from "../ops/quant.ts";
 import type { StepRecord, Trainer, TrainState } from "./train.ts";
 
 export const TRAINED_FILE = "abft.safetensors";
@@ -119,9 +120,19 @@ export class RunDir {
 /** Loads trained tensors (a run directory's abft.safetensors) into a model of the same shape. */
 export function applyTrained(model: LanguageModel, file: string): Record<string, string> {
   const ck = Checkpoint.open(file);
-  const withBias = ck.names().some((n) => n.endsWith("_bias"));
+  const meta = Object.fromEntries(Object.entries(ck.metadata).map(([k, v]) => [k, String(v)]));
+  const names = ck.names();
   const rt = model.headWeight().rt;
-  for (const p of model.qkParams(withBias)) {
+  let params: QkParam[];
+  if (names.some((n) => n.includes("_lora_"))) {
+    const A = ck.get("layers.0.q_lora_A");
+    const r = A.shape[0];
+    const alpha = Number(meta.lora_alpha ?? 2 * r);
+    params = model.attachLora({ r, alpha }, 0);
+  } else {
+    params = model.qkParams(names.some((n) => n.endsWith("_bias")));
+  }
+  for (const p of params) {
     const name = trainedName(p);
     if (!ck.has(name)) throw new AbftError(`${file} has no tensor ${name}: it was not trained from this model`, "BAD_RUN_DIR");
     const t = ck.get(name);
@@ -130,7 +141,16 @@ export function applyTrained(model: LanguageModel, file: string): Record<string,
     }
     rt.write(p.tensor.buf, t.data);
   }
-  const meta = Object.fromEntries(Object.entries(ck.metadata).map(([k, v]) => [k, String(v)]));
   ck.close();
   return meta;
+}
+
+/** The load options a run's base model needs (its quantization and LoRA), from abft.safetensors. */
+export function trainedLoadOptions(file: string): { quant?: QuantFormat | "none"; lora?: boolean } {
+  const ck = Checkpoint.open(file);
+  const meta = ck.metadata;
+  const lora = ck.names().some((n) => n.includes("_lora_"));
+  ck.close();
+  const quant = typeof meta.quant === "string" && meta.quant !== "" ? (meta.quant as QuantFormat | "none") : "none";
+  return { quant, lora };
 }

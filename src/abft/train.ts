@@ -2,7 +2,8 @@
 //
 // Each step takes the next `batch` prompts (the pseudo-batch; the prompts are shuffled once and
 // the same order is reused on the next pass), runs them in micro-batches, back-propagates the mean
-// loss (seed 1/batch) into W_Q and W_K (and their biases with trainBias), and takes one Adam step.
+// loss (seed 1/batch) into W_Q and W_K (and their biases with trainBias) — or into LoRA adapters on
+// them — and takes one Adam step.
 // ABFT's A follows the PID controller; B stays fixed.
 // A step in which no head passes the filter has nothing to train on: its gradient is zero, we skip
 // the Adam update (so the parameters stay bit-identical, and Adam's momentum does not move them
@@ -33,6 +34,8 @@ export interface TrainConfig {
   /** fixed threshold instead of k/(k + ln n_t) */
   threshold?: number;
   trainBias: boolean;
+  /** train LoRA adapters on W_Q and W_K instead of the matrices themselves */
+  lora?: { r: number; alpha: number };
   /** seed of the one shuffle of the training prompts */
   seed: number;
 }
@@ -80,7 +83,7 @@ export class Trainer {
     resume?: TrainState,
   ) {
     if (prompts.length === 0) throw new Error("no training prompts");
-    this.params = model.qkParams(cfg.trainBias);
+    this.params = cfg.lora ? model.attachLora(cfg.lora, cfg.seed) : model.qkParams(cfg.trainBias);
     for (const p of this.params) parameter(p.tensor);
     this.adam = new Adam(model.headWeight().rt, this.params.map((p) => p.tensor), { ...ADAM_DEFAULTS, lr: cfg.lr });
     this.order = new Rng(cfg.seed).shuffle([...prompts.keys()]);

@@ -1,12 +1,12 @@
 // Shared by the commands: resolve --model (with download progress), build it on the GPU, apply a
 // run directory's trained tensors, and parse numeric options with one-line errors.
 import { InvalidArgumentError } from "commander";
-import { applyTrained } from "../abft/run_dir.ts";
+import { applyTrained, trainedLoadOptions } from "../abft/run_dir.ts";
 import { getRuntime } from "../gpu/runtime.ts";
 import { Checkpoint } from "../io/safetensors.ts";
 import { resolveModel, type ModelSource } from "../io/model_source.ts";
 import { buildModel } from "../../models/registry.ts";
-import type { LanguageModel } from "../../models/common.ts";
+import type { LanguageModel, LoadOptions } from "../../models/common.ts";
 import { progress, say, type Progress } from "./progress.ts";
 
 export async function resolveWithProgress(spec: string, revision?: string): Promise<ModelSource> {
@@ -24,11 +24,11 @@ export async function resolveWithProgress(spec: string, revision?: string): Prom
   return src;
 }
 
-export async function openModel(src: ModelSource): Promise<LanguageModel> {
+export async function openModel(src: ModelSource, opts: LoadOptions = {}): Promise<LanguageModel> {
   const rt = await getRuntime();
   const ckpt = Checkpoint.open(src.dir);
   try {
-    const model = buildModel(rt, src.config, ckpt);
+    const model = buildModel(rt, src.config, ckpt, src.trainedFile ? { ...trainedLoadOptions(src.trainedFile), ...opts } : opts);
     if (src.trainedFile) {
       applyTrained(model, src.trainedFile);
       say(`abft: loaded the trained W_Q/W_K of ${src.runDir}`);

@@ -81,10 +81,11 @@ export function registerModelCommands(program: Command): void {
         const hidden = o.hidden ? await Promise.all(r.res.hiddenStates.map((t) => t.toF32())) : [];
         r.logits.free();
         disposeForward(r.res);
-        return { logits, att, hidden };
+        return { logits, att, hidden, T: batch.T };
       });
       const NH = src.config.nHeads;
-      const attention = out.att.map((a) => Array.from({ length: NH }, (_, h) => Array.from(a.subarray(h * n, (h + 1) * n))));
+      // attLast is [1, NH, T] with T the padded length: row h starts at h * T
+      const attention = out.att.map((a) => Array.from({ length: NH }, (_, h) => Array.from(a.subarray(h * out.T, h * out.T + n))));
       const C = src.config.hiddenSize;
       const hidden = out.hidden.map((hs) => Array.from({ length: n }, (_, t) => Array.from(hs.subarray(t * C, (t + 1) * C))));
       if (o.json) {

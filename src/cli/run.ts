@@ -6,10 +6,16 @@ import { existsSync } from "node:fs";
 import type { LanguageModel } from "../../models/common.ts";
 import { PAPER_GAINS } from "../abft/pid.ts";
 import { defaultRunDir, RunDir } from "../abft/run_dir.ts";
+import { savePeftAdapter } from "../abft/peft.ts";
 import { Trainer, type StepRecord, type TrainConfig } from "../abft/train.ts";
 import { writeRunFigures } from "../analysis/run_figures.ts";
 import { attentionStats } from "../eval/attention_stats.ts";
-import { AbftError } from "../gpu/errors.ts";
+import { AbftError, formatBytes } from "../gpu/errors.ts";
+import { gpuMemoryBytes } from "../gpu/memory_info.ts";
+import { isQuantFormat, QUANT_FORMATS, type QuantFormat } from "../ops/quant.ts";
+import { estimateMemory, planMemory } from "../abft/memory.ts";
+import { parameterCount } from "../../models/common.ts";
+import type { ModelConfig } from "../io/config.ts";
 import { adapterLine } from "../gpu/device.ts";
 import { getRuntime } from "../gpu/runtime.ts";
 import type { IclPrompt } from "../icl/prompts.ts";
@@ -32,9 +38,11 @@ export interface RunSettings {
   testQueries?: number;
   trainPrompts?: string;
   testPrompts?: string;
-  microBatch: number;
+  microBatch: number | "auto";
   evalMicroBatch: number;
   saveEvery: number;
+  /** storage of the frozen weights */
+  quant: QuantFormat | "none";
   statsPrompts: number;
   train: TrainConfig;
   prompts?: Record<string, unknown>;
@@ -42,14 +50,21 @@ export interface RunSettings {
 
 interface RunOptions {
   model: string; task: string; data?: string; seed: number; k?: number; trainSize: number; testQueries?: number;
-  trainPrompts?: string; testPrompts?: string; objective: string; steps: number; batch: number; microBatch: number;
-  evalMicroBatch: number; lr?: number; A: number; B: number; pid: boolean; Cp: number; Ci: number; Cd: number;
+  trainPrompts?: string; testPrompts?: string; objective: string; steps: number; batch: number; microBatch: number | "auto";
+  evalMicroBatch: number; lr?: number; quant?: string; loraR?: number; loraAlpha?: number; gpuMemory?: number; A: number; B: number; pid: boolean; Cp: number; Ci: number; Cd: number;
   headFilter: boolean; threshold?: number; trainBias: boolean; out?: string; resume?: string; saveEvery: number;
   statsPrompts: number; evalBefore: boolean; revision?: string;
 }
 
-function settingsFrom(o: RunOptions, src: { dir: string; repoId?: string; revision?: string }): RunSettings {
+function settingsFrom(o: RunOptions, src: { dir: string; repoId?: string; revision?: string; config: ModelConfig }): RunSettings {
   if (o.objective !== "abft" && o.objective !== "e2e") throw new AbftError(`--objective must be abft or e2e, got '${o.objective}'`, "BAD_ARGS");
+  // the paper: 4-bit weights and LoRA (r 16, lr 1e-4) above ~10B parameters, full W_Q/W_K (lr 2e-5) below
+  const big = parameterCount(src.config) > 10e9;
+  const quant = (o.quant ?? (big ? "nf4" : "none")) as QuantFormat | "none";
+  if (quant !== "none" && !isQuantFormat(quant)) throw new AbftError(`--quant must be one of none, ${QUANT_FORMATS.join(", ")}, got '${quant}'`, "BAD_ARGS");
+  const loraR = o.loraR ?? (quant !== "none" ? 16 : undefined);
+  if (quant !== "none" && loraR === undefined) throw new AbftError("quantized weights cannot be trained directly: give --lora-r", "BAD_ARGS");
+  const lora = loraR ? { r: loraR, alpha: o.loraAlpha ?? 2 * loraR } : undefined;
   return {
     abft: VERSION,
     model: o.model,
@@ -65,13 +80,14 @@ function settingsFrom(o: RunOptions, src: { dir: string; repoId?: string; revisi
     microBatch: o.microBatch,
     evalMicroBatch: o.evalMicroBatch,
     saveEvery: o.saveEvery,
+    quant,
     statsPrompts: o.statsPrompts,
     train: {
       objective: o.objective,
       steps: o.steps,
       batch: o.batch,
-      microBatch: o.microBatch,
-      lr: o.lr ?? 2e-5,
+      microBatch: o.microBatch === "auto" ? 0 : o.microBatch, // 0: chosen from the memory estimate at start
+      lr: o.lr ?? (lora ? 1e-4 : 2e-5),
       A: o.A,
       B: o.B,
       pid: o.pid,
@@ -79,9 +95,31 @@ function settingsFrom(o: RunOptions, src: { dir: string; repoId?: string; revisi
       headFilter: o.headFilter,
       threshold: o.threshold,
       trainBias: o.trainBias,
+      lora,
       seed: o.seed,
     },
   };
+}
+
+/**
+ * The micro-batch: the one asked for, or the largest that the memory estimate fits in the GPU's
+ * memory (src/abft/memory.ts). Refuses, with the estimate and the memory, when one prompt does not fit.
+ */
+function chooseMicroBatch(s: RunSettings, config: ModelConfig, tokens: number, budget: number | undefined, adapter: string): number {
+  const opts = { format: s.quant, loraRank: s.train.lora?.r ?? 0, tokens, head: s.train.objective === "e2e", storedBytes: config.dtype === "float32" ? 4 : 2 };
+  const one = estimateMemory(config, { ...opts, microBatch: 1 });
+  if (budget !== undefined && one.total > budget) {
+    throw new AbftError(
+      `GPU out of memory: training needs about ${formatBytes(one.total)} even one prompt at a time (weights ${formatBytes(one.weights)}, ` +
+        `activations ${formatBytes(one.activationsPerPrompt)} per prompt); ${adapter} has ${formatBytes(budget)}`,
+      "GPU_OOM",
+      "use --quant nf4 with --lora-r 16, shorter prompts (--k), or a GPU with more memory (--gpu-memory GB if it was misread)",
+    );
+  }
+  if (s.train.microBatch > 0) return s.train.microBatch;
+  if (budget === undefined) return 8;
+  const plan = planMemory(config, opts, budget, s.train.batch);
+  return plan && !plan.recompute ? plan.microBatch : 1;
 }
 
 async function evalAndStats(model: LanguageModel, run: RunDir, name: "before" | "after", test: IclPrompt[], s: RunSettings, labels: readonly string[]) {
@@ -94,17 +132,37 @@ async function evalAndStats(model: LanguageModel, run: RunDir, name: "before" | 
   return result;
 }
 
-/** ||θ' − θ||_F per layer for W_Q and W_K, from host copies of the initial values. */
+/**
+ * ||θ' − θ||_F per layer for W_Q and W_K: from host copies of the initial values, or for LoRA from
+ * the adapters, ||s·B·A||_F² = s² · trace((BᵀB)(AAᵀ)) with r×r matrices (cheap at any size).
+ */
 async function parameterShift(trainer: Trainer, initial: Float32Array[]): Promise<{ layers: { layer: number; q: number; k: number }[] }> {
   const byLayer = new Map<number, { layer: number; q: number; k: number }>();
+  const row = (l: number) => byLayer.get(l) ?? byLayer.set(l, { layer: l, q: 0, k: 0 }).get(l)!;
+  const lora = trainer.model.loraConfig();
   for (const [i, p] of trainer.params.entries()) {
-    if (p.kind !== "q" && p.kind !== "k") continue;
-    const now = await p.tensor.toF32();
-    let ss = 0;
-    for (let j = 0; j < now.length; j++) ss += (now[j] - initial[i][j]) ** 2;
-    const row = byLayer.get(p.layer) ?? { layer: p.layer, q: 0, k: 0 };
-    row[p.kind] = Math.sqrt(ss);
-    byLayer.set(p.layer, row);
+    if (p.kind === "q" || p.kind === "k") {
+      const now = await p.tensor.toF32();
+      let ss = 0;
+      for (let j = 0; j < now.length; j++) ss += (now[j] - initial[i][j]) ** 2;
+      row(p.layer)[p.kind] = Math.sqrt(ss);
+    } else if (lora && (p.kind === "q_lora_B" || p.kind === "k_lora_B")) {
+      const Ap = trainer.params.find((x) => x.layer === p.layer && x.kind === (p.kind === "q_lora_B" ? "q_lora_A" : "k_lora_A"))!;
+      const [A, B] = [await Ap.tensor.toF32(), await p.tensor.toF32()];
+      const r = lora.r, K = A.length / r, N = B.length / r;
+      const BtB = new Float64Array(r * r), AAt = new Float64Array(r * r);
+      for (let a = 0; a < r; a++)
+        for (let b = 0; b < r; b++) {
+          let x = 0, y = 0;
+          for (let n = 0; n < N; n++) x += B[n * r + a] * B[n * r + b];
+          for (let k = 0; k < K; k++) y += A[a * K + k] * A[b * K + k];
+          BtB[a * r + b] = x;
+          AAt[a * r + b] = y;
+        }
+      let tr = 0;
+      for (let a = 0; a < r; a++) for (let b = 0; b < r; b++) tr += BtB[a * r + b] * AAt[b * r + a];
+      row(p.layer)[p.kind === "q_lora_B" ? "q" : "k"] = (lora.alpha / lora.r) * Math.sqrt(Math.max(tr, 0));
+    }
   }
   return { layers: [...byLayer.values()].sort((a, b) => a.layer - b.layer) };
 }
@@ -133,7 +191,13 @@ export async function runJob(o: RunOptions): Promise<void> {
   settings.prompts = tp.provenance;
   if (!o.resume) run.writeJson("config.json", settings);
   const labels = tp.task.labelWords;
-  const model = await openModel(src);
+  const model = await openModel(src, { quant: settings.quant, lora: !!settings.train.lora });
+  const tokens = Math.ceil(Math.max(...tp.train.map((p) => p.input_ids.length)) / 16) * 16;
+  const budget = o.gpuMemory !== undefined ? o.gpuMemory * 2 ** 30 : gpuMemoryBytes(rt.gpu.adapter);
+  const microBatch = chooseMicroBatch(settings, src.config, tokens, budget, adapterLine(rt.gpu.adapter));
+  settings.train = { ...settings.train, microBatch };
+  if (!o.resume) run.writeJson("config.json", settings);
+  say(`abft: ${settings.train.lora ? `LoRA r ${settings.train.lora.r} on W_Q/W_K` : "training W_Q/W_K"}${settings.quant !== "none" ? `, frozen weights in ${settings.quant}` : ""}; micro-batch ${microBatch}`);
   const t0 = performance.now();
   const before = run.has("eval_before.json") ? run.readJson<{ accuracy: number }>("eval_before.json") : o.evalBefore ? await evalAndStats(model, run, "before", tp.test, settings, labels) : null;
 
@@ -175,8 +239,13 @@ export async function runJob(o: RunOptions): Promise<void> {
     model_type: model.config.modelType,
     objective: settings.train.objective,
     task: settings.task,
+    quant: settings.quant,
+    ...(settings.train.lora ? { lora_r: String(settings.train.lora.r), lora_alpha: String(settings.train.lora.alpha) } : {}),
   };
   await run.saveTrained(trainer.params, meta);
+  if (settings.train.lora) {
+    await savePeftAdapter(run.file("peft"), model, trainer.params, settings.model_source.repoId ?? settings.model, settings.model_source.revision);
+  }
   run.writeJson("shift.json", await parameterShift(trainer, initial));
   const after = await evalAndStats(model, run, "after", tp.test, settings, labels);
   const trained = trainer.params.reduce((n, p) => n + p.tensor.size, 0);
@@ -228,9 +297,13 @@ export function registerRun(program: Command): void {
     .option("--objective <abft|e2e>", "ABFT (attention loss) or E2E (cross-entropy on the label token)", "abft")
     .option("--steps <n>", "optimisation steps", intOption("--steps", 1), 32)
     .option("--batch <n>", "pseudo-batch: prompts per step (their mean gradient)", intOption("--batch", 1), 32)
-    .option("--micro-batch <n>", "prompts per forward/backward pass inside a step", intOption("--micro-batch", 1), 8)
+    .option("--micro-batch <n|auto>", "prompts per forward/backward pass inside a step (auto: the most the GPU memory fits)", (v) => (v === "auto" ? "auto" : intOption("--micro-batch", 1)(v)), "auto")
+    .option("--quant <format>", "store the frozen weights as nf4, nf4dq (double-quantized scales) or int8 (default: none under 10B parameters, nf4 above)")
+    .option("--lora-r <n>", "train LoRA adapters of rank r on W_Q/W_K instead of the matrices (default 16 with --quant)", intOption("--lora-r", 1))
+    .option("--lora-alpha <x>", "LoRA scaling numerator (default 2r)", floatOption("--lora-alpha", 0))
+    .option("--gpu-memory <GB>", "GPU memory to plan for, when it cannot be read (nvidia-smi)", floatOption("--gpu-memory", 0.1))
     .option("--eval-micro-batch <n>", "prompts per forward pass in evaluation", intOption("--eval-micro-batch", 1), 16)
-    .option("--lr <x>", "Adam learning rate (default 2e-5)", floatOption("--lr", 0))
+    .option("--lr <x>", "Adam learning rate (default 2e-5; 1e-4 with LoRA)", floatOption("--lr", 0))
     .option("--train-size <n>", "training prompts", intOption("--train-size", 1), 512)
     .option("--test-queries <n>", "test queries (each with 2 demonstration sets)", intOption("--test-queries", 1))
     .option("--k <n>", "demonstrations per prompt", intOption("--k", 1))
