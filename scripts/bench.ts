@@ -5,8 +5,9 @@
 //   eval     test inputs per second                               scripts/suites/eval.ts
 //   abft     ms per training sample, peak GPU memory              scripts/suites/abft.ts
 //   soak     2,000 training steps, memory sampled every 100       scripts/suites/soak.ts
+//   quant    NF4 + LoRA: GPU memory and ms per ABFT sample        scripts/suites/quant.ts
 // On a software adapter (lavapipe) the suites run their small cases only unless --full is given.
-const SUITES = ["kernels", "models", "eval", "abft", "soak"] as const;
+const SUITES = ["kernels", "models", "eval", "abft", "soak", "quant"] as const;
 
 const [suite, ...rest] = process.argv.slice(2);
 if (!(SUITES as readonly string[]).includes(suite ?? "")) {

@@ -23,6 +23,11 @@ export const SHAPES: Record<string, Record<string, unknown>> = {
     num_attention_heads: 32, num_key_value_heads: 8, head_dim: 128, max_position_embeddings: 8192, rms_norm_eps: 1e-5,
     rope_theta: 500000, hidden_act: "silu", tie_word_embeddings: false, torch_dtype: "bfloat16", bos_token_id: 128000,
   },
+  "qwen2.5-32b": {
+    model_type: "qwen2", vocab_size: 152064, hidden_size: 5120, intermediate_size: 27648, num_hidden_layers: 64,
+    num_attention_heads: 40, num_key_value_heads: 8, max_position_embeddings: 32768, rms_norm_eps: 1e-6,
+    rope_theta: 1000000, hidden_act: "silu", tie_word_embeddings: false, torch_dtype: "bfloat16",
+  },
 };
 
 export function shapeConfig(name: string): ModelConfig {
