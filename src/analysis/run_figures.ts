@@ -12,21 +12,10 @@
 // A figure is written as FILE.png plus FILE.svg, FILE.data.csv and FILE.data.json beside it.
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
-import {
-  headsFigure,
-  layersFigure,
-  PlotInputError,
-  shiftFigure,
-  type AttentionData,
-  type ContourData,
-  type DataEfficiencyRow,
-  type FigureOutput,
-  type HeadsRun,
-  type LayerAttention,
-  type LayersData,
-  type SensitivityRow,
-  type ShiftData,
-} from "./figures.ts";
+import { PlotInputError, type FigureOutput } from "./figures.ts";
+import type { ContourData, DataEfficiencyRow, SensitivityRow } from "./figures_accuracy.ts";
+import type { AttentionData } from "./figures_attention.ts";
+import { headsFigure, layersFigure, shiftFigure, type HeadsRun, type LayerAttention, type LayersData, type ShiftData } from "./figures_training.ts";
 
 // ---------------------------------------------------------------------------------------------
 // files

@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { trainedName } from "../abft/run_dir.ts";
-import { contourFigure } from "../analysis/figures.ts";
+import { contourFigure } from "../analysis/figures_accuracy.ts";
 import { writeFigure } from "../analysis/run_figures.ts";
 import { AbftError } from "../gpu/errors.ts";
 import { Checkpoint } from "../io/safetensors.ts";

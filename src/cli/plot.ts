@@ -12,18 +12,10 @@
 // file), --title and --scale (pixels per point). The written paths are printed, one per line.
 import { InvalidArgumentError, type Command } from "commander";
 import { dirname, join } from "node:path";
-import {
-  attentionFigure,
-  contourFigure,
-  dataEfficiencyFigure,
-  headsFigure,
-  layersFigure,
-  PlotInputError,
-  sensitivityFigure,
-  shiftFigure,
-  type FigureOptions,
-  type FigureOutput,
-} from "../analysis/figures.ts";
+import { PlotInputError, type FigureOptions, type FigureOutput } from "../analysis/figures.ts";
+import { contourFigure, dataEfficiencyFigure, sensitivityFigure } from "../analysis/figures_accuracy.ts";
+import { attentionFigure } from "../analysis/figures_attention.ts";
+import { headsFigure, layersFigure, shiftFigure } from "../analysis/figures_training.ts";
 import {
   readAttentionJson,
   readContourGrid,

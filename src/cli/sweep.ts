@@ -6,20 +6,9 @@
 import { Command } from "commander";
 import { resolve } from "node:path";
 import { arrayScript, arrayTasks, mergeScript, submit, submitCommands, writeSlurmScripts, type SlurmOptions } from "../analysis/slurm.ts";
-import {
-  cellArgs,
-  cellDir,
-  cellStatus,
-  expandCells,
-  loadSpec,
-  mergeSweep,
-  parseShard,
-  runOptionTable,
-  runSweep,
-  selfCommand,
-  shardCells,
-  type RunOptionTable,
-} from "../analysis/sweep.ts";
+import { mergeSweep, runSweep, selfCommand } from "../analysis/sweep.ts";
+import { cellArgs, cellDir, cellStatus, expandCells, parseShard, shardCells } from "../analysis/sweep_cells.ts";
+import { loadSpec, runOptionTable, type RunOptionTable } from "../analysis/sweep_spec.ts";
 import { AbftError } from "../gpu/errors.ts";
 import { intOption } from "./load.ts";
 import { say } from "./progress.ts";

@@ -52,7 +52,8 @@
 // not a wildcard here. The label values map through the task's own label names (for built-in tasks
 // these include the HF integer ids), plus the table entry's class ids when the repo is the task's own.
 import { AbftError } from "../gpu/errors.ts";
-import { downloadDataset, HubError, type DownloadProgress, type DownloadResult } from "../io/hub.ts";
+import { downloadDataset, type DownloadProgress, type DownloadResult } from "../io/hub.ts";
+import { HubError } from "../io/hub_http.ts";
 import { join } from "node:path";
 import { BUILTIN_TASK_NAMES, isBuiltinTask, TaskError, type BuiltinTaskName, type SplitMode, type TaskFiles, type TaskSpec } from "./tasks.ts";
 

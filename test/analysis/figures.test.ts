@@ -3,18 +3,10 @@
 // one-line errors for bad input.
 import { describe, expect, test } from "bun:test";
 import sharp from "sharp";
-import {
-  attentionFigure,
-  contourFigure,
-  dataEfficiencyFigure,
-  displayToken,
-  headsFigure,
-  layersFigure,
-  PlotInputError,
-  sensitivityFigure,
-  shiftFigure,
-  type FigureOutput,
-} from "../../src/analysis/figures.ts";
+import { PlotInputError, type FigureOutput } from "../../src/analysis/figures.ts";
+import { contourFigure, dataEfficiencyFigure, sensitivityFigure } from "../../src/analysis/figures_accuracy.ts";
+import { attentionFigure, displayToken } from "../../src/analysis/figures_attention.ts";
+import { headsFigure, layersFigure, shiftFigure } from "../../src/analysis/figures_training.ts";
 import { parseCsvText } from "../../src/analysis/run_figures.ts";
 import { decodePng } from "../../src/analysis/raster.ts";
 import { testRng } from "../helpers.ts";

@@ -5,7 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import sharp from "sharp";
-import { headsFigure } from "../../src/analysis/figures.ts";
+import { headsFigure } from "../../src/analysis/figures_training.ts";
 import { decodePng } from "../../src/analysis/raster.ts";
 import { Figure } from "../../src/analysis/svg.ts";
 

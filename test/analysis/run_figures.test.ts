@@ -6,7 +6,8 @@ import { Command } from "commander";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { headsFigure, PlotInputError } from "../../src/analysis/figures.ts";
+import { PlotInputError } from "../../src/analysis/figures.ts";
+import { headsFigure } from "../../src/analysis/figures_training.ts";
 import { decodePng } from "../../src/analysis/raster.ts";
 import {
   parseCsvText,

@@ -7,7 +7,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSyn
 import { cpus, tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { arrayScript, mergeScript, parseJobId, shellQuote, submitCommands, writeSlurmScripts, type SlurmOptions } from "../../src/analysis/slurm.ts";
-import { parseCsv } from "../../src/analysis/sweep.ts";
+import { parseCsv } from "../../src/analysis/sweep_results.ts";
 import { SHARED } from "../helpers.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");

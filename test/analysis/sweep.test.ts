@@ -6,28 +6,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  cellArgs,
-  cellDir,
-  csvColumns,
-  csvLine,
-  expandCells,
-  loadSpec,
-  mean,
-  mergeSweep,
-  parseCsv,
-  parseShard,
-  parseSpec,
-  ResultsCsv,
-  runSweep,
-  sampleStd,
-  selfCommand,
-  shardCells,
-  summaryMarkdown,
-  type CellFailure,
-  type CellResult,
-  type SweepSpec,
-} from "../../src/analysis/sweep.ts";
+import { mergeSweep, runSweep, selfCommand } from "../../src/analysis/sweep.ts";
+import { cellArgs, cellDir, expandCells, parseShard, shardCells } from "../../src/analysis/sweep_cells.ts";
+import { csvColumns, csvLine, parseCsv, ResultsCsv, type CellFailure, type CellResult } from "../../src/analysis/sweep_results.ts";
+import { loadSpec, parseSpec, type SweepSpec } from "../../src/analysis/sweep_spec.ts";
+import { mean, sampleStd, summaryMarkdown } from "../../src/analysis/sweep_summary.ts";
 import { abftRunOptions } from "../../src/cli/sweep.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
@@ -335,7 +318,8 @@ describe("running cells as subprocesses", () => {
     const driver = join(tmp, "driver.ts");
     writeFileSync(
       driver,
-      `import { loadSpec, runSweep } from ${JSON.stringify(join(ROOT, "src/analysis/sweep.ts"))};
+      `import { runSweep } from ${JSON.stringify(join(ROOT, "src/analysis/sweep.ts"))};
+       import { loadSpec } from ${JSON.stringify(join(ROOT, "src/analysis/sweep_spec.ts"))};
        import { abftRunOptions } from ${JSON.stringify(join(ROOT, "src/cli/sweep.ts"))};
        const t = abftRunOptions();
        await runSweep(loadSpec(process.argv[2], t), t, { self: ${JSON.stringify(fake)} });`,

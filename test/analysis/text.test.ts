@@ -6,7 +6,7 @@ import { expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { headsFigure } from "../../src/analysis/figures.ts";
+import { headsFigure } from "../../src/analysis/figures_training.ts";
 import { canSpell, measureText, textPath } from "../../src/analysis/font.ts";
 import { decodePng } from "../../src/analysis/raster.ts";
 import { Figure } from "../../src/analysis/svg.ts";
