@@ -17,6 +17,7 @@
 //   (pass 2) tiles of 16 keys; thread (ty, tx) owns rows ty + 8i, keys tx + 8j of a tile, dims
 //   vec4 tx + 8j. Pass 1 writes dP into dscores and reduces D; pass 2 turns dP into dS in place
 //   (each thread rereads only what it wrote) and accumulates dq = dS K. 28 KiB of workgroup memory.
+// Shared code: lib/attention_block.wgsl (block layout, index helpers, K/V tile loads, the dP and dS·K loops).
 
 struct Params { B: u32, T: u32, NH: u32, NKV: u32, HS: u32, scale: f32, hasDattLast: u32 }
 
@@ -30,69 +31,26 @@ struct Params { B: u32, T: u32, NH: u32, NKV: u32, HS: u32, scale: f32, hasDattL
 @group(0) @binding(7) var<storage, read_write> dscores: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dq: array<vec4<f32>>;
 
-const BR = 32u;
-const BC = 16u;
-const RS = 33u;
-const PS = 5u;
+//!include lib/attention_block.wgsl
 
-var<workgroup> Ds: array<vec4<f32>, 1056>;   // [BR][RS] dy rows of the block
-var<workgroup> KVs: array<vec4<f32>, 528>;   // [BC][RS] V tile (pass 1), K tile (pass 2)
-var<workgroup> Ps: array<vec4<f32>, 160>;    // [BR][PS] dS of the tile
+// Xs holds the dy rows of the block; Ps holds dS of the tile
 var<workgroup> Dred: array<f32, 256>;        // [BR][8] partial row sums of P dP
-
-fn loadTile(src: u32, c0: u32, kend: u32, kBase: u32, kRow: u32, tid: u32) {
-  let HS4 = p.HS / 4u;
-  for (var i = tid; i < BC * HS4; i += 64u) {
-    let c = i / HS4;
-    let d4 = i - c * HS4;
-    var val = vec4<f32>(0.0);
-    if (c0 + c < kend) {
-      if (src == 0u) {
-        val = v[kBase + (c0 + c) * kRow + d4];
-      } else {
-        val = k[kBase + (c0 + c) * kRow + d4];
-      }
-    }
-    KVs[c * RS + d4] = val;
-  }
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-  let T = p.T;
-  let HS4 = p.HS / 4u;            // head size in vec4
-  let DV = (HS4 + 7u) / 8u;        // vec4 output columns per thread: tx + 8j, j < DV
-  let NH = p.NH;
-  let b = wg.z;
-  let h = wg.y;
-  let r0 = wg.x * BR;
-  let kvh = h / (NH / p.NKV);
-  let len = min(lengths[b], T);
+  let g = blockOf(wg);
   let tx = tid % 8u;
   let ty = tid / 8u;
-  let kend = min(r0 + BR, len);
-  let qRow = NH * HS4;
-  let kRow = p.NKV * HS4;
-  let qBase = b * T * qRow + h * HS4;
-  let kBase = b * T * kRow + kvh * HS4;
-  var nkeys = 0u;               // keys covered by the tiles (0 when the block is all padding)
-  var NI = 0u;                  // row groups i (rows ty + 8i) that hold a valid row: the rest skip their FMAs
-  if (kend > r0) {
-    nkeys = kend;
-    NI = (kend - r0 + 7u) / 8u;
-  }
-  let probBase = (b * NH + h) * T;
-  let last = len - 1u;
 
-  for (var i = tid; i < BR * HS4; i += 64u) {
-    let r = i / HS4;
-    let d4 = i - r * HS4;
-    let t = r0 + r;
+  for (var i = tid; i < BR * g.HS4; i += 64u) {
+    let r = i / g.HS4;
+    let d4 = i - r * g.HS4;
+    let t = g.r0 + r;
     var val = vec4<f32>(0.0);
-    if (t < kend) {
-      val = dy[qBase + t * qRow + d4];
+    if (t < g.kend) {
+      val = dy[g.qBase + t * g.qRow + d4];
     }
-    Ds[r * RS + d4] = val;
+    Xs[r * RS + d4] = val;
   }
 
   // ---- pass 1: dP = dy V^T (+ dattLast), D = rowsum(P dP)
@@ -100,36 +58,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   for (var i = 0u; i < 4u; i++) {
     dpart[i] = 0.0;
   }
-  for (var c0 = 0u; c0 < nkeys; c0 += BC) {
-    loadTile(0u, c0, kend, kBase, kRow, tid);
+  for (var c0 = 0u; c0 < g.nkeys; c0 += BC) {
+    loadTile(V_TILE, c0, g, tid);
     workgroupBarrier();
     var s: array<f32, 8>;
-    for (var e = 0u; e < 8u; e++) {
-      s[e] = 0.0;
-    }
-    for (var d4 = 0u; d4 < HS4; d4++) {
-      let v0 = KVs[tx * RS + d4];
-      let v1 = KVs[(tx + 8u) * RS + d4];
-      for (var i = 0u; i < 4u; i++) {
-        if (i < NI) {
-          let g = Ds[(ty + 8u * i) * RS + d4];
-          s[i * 2u] += dot(g, v0);
-          s[i * 2u + 1u] += dot(g, v1);
-        }
-      }
-    }
+    tileDots(&s, g, tx, ty);
     for (var i = 0u; i < 4u; i++) {
-      let r = r0 + ty + 8u * i;
+      let r = g.r0 + ty + 8u * i;
       for (var j = 0u; j < 2u; j++) {
         let c = c0 + tx + 8u * j;
-        if (c <= r && r < len) {
-          var g = s[i * 2u + j];
-          if (p.hasDattLast != 0u && r == last) {
-            g += dattLast[probBase + c];
+        if (c <= r && r < g.len) {
+          var dp = s[i * 2u + j];
+          if (p.hasDattLast != 0u && r == g.last) {
+            dp += dattLast[g.probBase + c];
           }
-          let e = (probBase + r) * T + c;
-          dpart[i] += att[e] * g;
-          dscores[e] = g;
+          let e = (g.probBase + r) * g.T + c;
+          dpart[i] += att[e] * dp;
+          dscores[e] = dp;
         }
       }
     }
@@ -151,16 +96,16 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   for (var e = 0u; e < 16u; e++) {
     acc[e] = vec4<f32>(0.0);
   }
-  for (var c0 = 0u; c0 < nkeys; c0 += BC) {
-    loadTile(1u, c0, kend, kBase, kRow, tid);
+  for (var c0 = 0u; c0 < g.nkeys; c0 += BC) {
+    loadTile(K_TILE, c0, g, tid);
     for (var i = 0u; i < 4u; i++) {
-      let r = r0 + ty + 8u * i;
+      let r = g.r0 + ty + 8u * i;
       for (var j = 0u; j < 2u; j++) {
         let cl = tx + 8u * j;
         let c = c0 + cl;
         var ds = 0.0;
-        if (c <= r && r < len) {
-          let e = (probBase + r) * T + c;
+        if (c <= r && r < g.len) {
+          let e = (g.probBase + r) * g.T + c;
           ds = att[e] * (dscores[e] - D[i]);
           dscores[e] = ds;
         }
@@ -168,35 +113,18 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       }
     }
     workgroupBarrier();
-    let nc = min(BC, kend - c0);
-    for (var c = 0u; c < nc; c++) {
-      var pc: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) {
-        pc[i] = Ps[(ty + 8u * i) * PS + c / 4u][c % 4u];
-      }
-      let krow = c * RS + tx;
-      for (var j = 0u; j < 4u; j++) {
-        if (j < DV) {
-          let kv = KVs[krow + 8u * j];
-          for (var i = 0u; i < 4u; i++) {
-            if (i < NI) {
-              acc[i * 4u + j] += pc[i] * kv;
-            }
-          }
-        }
-      }
-    }
+    accumulatePKV(&acc, min(BC, g.kend - c0), g, tx, ty);
     workgroupBarrier();
   }
 
   for (var i = 0u; i < 4u; i++) {
-    let t = r0 + ty + 8u * i;
-    if (t < T) {
-      let valid = t < len;
+    let t = g.r0 + ty + 8u * i;
+    if (t < g.T) {
+      let valid = t < g.len;
       for (var j = 0u; j < 4u; j++) {
         let d4 = tx + 8u * j;
-        if (d4 < HS4) {
-          dq[qBase + t * qRow + d4] = select(vec4<f32>(0.0), acc[i * 4u + j] * p.scale, valid);
+        if (d4 < g.HS4) {
+          dq[g.qBase + t * g.qRow + d4] = select(vec4<f32>(0.0), acc[i * 4u + j] * p.scale, valid);
         }
       }
     }

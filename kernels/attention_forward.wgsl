@@ -22,6 +22,7 @@
 // Full probabilities: each thread writes its raw scaled scores into att while it goes, then, once the
 //   final m and l of each row are known, the workgroup rewrites them as exp(s - m) / l (and zeros).
 // Backward needs: att (mode 1) or a recomputation; q, k, v, lengths (see attention_backward.wgsl).
+// Shared code: lib/attention_block.wgsl (block layout, index helpers, K/V tile loads, the S and P·V loops).
 
 struct Params { B: u32, T: u32, NH: u32, NKV: u32, HS: u32, scale: f32, mode: u32 }
 
@@ -33,16 +34,12 @@ struct Params { B: u32, T: u32, NH: u32, NKV: u32, HS: u32, scale: f32, mode: u3
 @group(0) @binding(5) var<storage, read_write> y: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> probs: array<f32>;
 
-const BR = 32u;        // query rows per workgroup
-const BC = 16u;        // keys per tile
-const RS = 33u;        // row stride of Qs and KVs in vec4 (128/4 + 1 pad)
-const PS = 5u;         // row stride of Ss and Ps in vec4 (16/4 + 1 pad)
+//!include lib/attention_block.wgsl
+
 const NEG = -1.0e30;   // masked score: exp(NEG - m) == 0 for any finite m
 
-var<workgroup> Qs: array<vec4<f32>, 1056>;   // [BR][RS]
-var<workgroup> KVs: array<vec4<f32>, 528>;   // [BC][RS]: the K tile, then the V tile
+// Xs holds the q rows; Ps holds exp(s - m) of the tile
 var<workgroup> Ss: array<vec4<f32>, 160>;    // [BR][PS] scaled, masked scores of the tile
-var<workgroup> Ps: array<vec4<f32>, 160>;    // [BR][PS] exp(s - m) of the tile
 var<workgroup> rowM: array<f32, 32>;
 var<workgroup> rowL: array<f32, 32>;
 
@@ -52,39 +49,19 @@ fn max4(a: vec4<f32>) -> f32 {
 
 @compute @workgroup_size(64)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-  let T = p.T;
-  let HS4 = p.HS / 4u;            // head size in vec4
-  let DV = (HS4 + 7u) / 8u;        // vec4 output columns per thread: tx + 8j, j < DV
-  let NH = p.NH;
-  let b = wg.z;
-  let h = wg.y;
-  let r0 = wg.x * BR;
-  let kvh = h / (NH / p.NKV);
-  let len = min(lengths[b], T);
+  let g = blockOf(wg);
   let tx = tid % 8u;
   let ty = tid / 8u;
-  // Keys 0..kend-1 are all that the valid rows of this block can see; rows t >= kend are padding.
-  let kend = min(r0 + BR, len);
-  let qRow = NH * HS4;          // vec4 stride between tokens of q and y
-  let kRow = p.NKV * HS4;       // vec4 stride between tokens of k and v
-  let qBase = b * T * qRow + h * HS4;
-  let kBase = b * T * kRow + kvh * HS4;
-  var nkeys = 0u;               // keys covered by the tiles (0 when the block is all padding)
-  var NI = 0u;                  // row groups i (rows ty + 8i) that hold a valid row: the rest skip their FMAs
-  if (kend > r0) {
-    nkeys = kend;
-    NI = (kend - r0 + 7u) / 8u;
-  }
 
-  for (var i = tid; i < BR * HS4; i += 64u) {
-    let r = i / HS4;
-    let d4 = i - r * HS4;
-    let t = r0 + r;
+  for (var i = tid; i < BR * g.HS4; i += 64u) {
+    let r = i / g.HS4;
+    let d4 = i - r * g.HS4;
+    let t = g.r0 + r;
     var val = vec4<f32>(0.0);
-    if (t < kend) {
-      val = q[qBase + t * qRow + d4];
+    if (t < g.kend) {
+      val = q[g.qBase + t * g.qRow + d4];
     }
-    Qs[r * RS + d4] = val;
+    Xs[r * RS + d4] = val;
   }
 
   var acc: array<vec4<f32>, 16>;   // [i * 4 + j]: row ty + 8i, dims vec4 tx + 8j
@@ -97,52 +74,29 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       acc[i * 4u + j] = vec4<f32>(0.0);
     }
   }
-  let probBase = (b * NH + h) * T;   // row index base into att / attLast
-  let last = len - 1u;               // wraps when len == 0, then matches no row
 
-  for (var c0 = 0u; c0 < nkeys; c0 += BC) {
+  for (var c0 = 0u; c0 < g.nkeys; c0 += BC) {
     // ---- K tile
-    for (var i = tid; i < BC * HS4; i += 64u) {
-      let c = i / HS4;
-      let d4 = i - c * HS4;
-      var val = vec4<f32>(0.0);
-      if (c0 + c < kend) {
-        val = k[kBase + (c0 + c) * kRow + d4];
-      }
-      KVs[c * RS + d4] = val;
-    }
+    loadTile(K_TILE, c0, g, tid);
     workgroupBarrier();
 
     // ---- scores of the thread's 4 x 2 elements
     var s: array<f32, 8>;   // [i * 2 + j]
-    for (var e = 0u; e < 8u; e++) {
-      s[e] = 0.0;
-    }
-    for (var d4 = 0u; d4 < HS4; d4++) {
-      let k0 = KVs[tx * RS + d4];
-      let k1 = KVs[(tx + 8u) * RS + d4];
-      for (var i = 0u; i < 4u; i++) {
-        if (i < NI) {
-          let qv = Qs[(ty + 8u * i) * RS + d4];
-          s[i * 2u] += dot(qv, k0);
-          s[i * 2u + 1u] += dot(qv, k1);
-        }
-      }
-    }
+    tileDots(&s, g, tx, ty);
     for (var i = 0u; i < 4u; i++) {
-      let r = r0 + ty + 8u * i;
+      let r = g.r0 + ty + 8u * i;
       for (var j = 0u; j < 2u; j++) {
         let cl = tx + 8u * j;
         let c = c0 + cl;
         var sv = s[i * 2u + j] * p.scale;
-        if (c > r || c >= kend) {
+        if (c > r || c >= g.kend) {
           sv = NEG;
-        } else if (r < len) {
+        } else if (r < g.len) {
           // raw scores; normalized once the row's final max and sum are known
           if (p.mode == 1u) {
-            probs[(probBase + r) * T + c] = sv;
-          } else if (p.mode == 2u && r == last) {
-            probs[probBase + c] = sv;
+            probs[(g.probBase + r) * g.T + c] = sv;
+          } else if (p.mode == 2u && r == g.last) {
+            probs[g.probBase + c] = sv;
           }
         }
         s[i * 2u + j] = sv;
@@ -168,15 +122,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       }
     }
     // ---- V tile (every thread is done with K since the last barrier)
-    for (var i = tid; i < BC * HS4; i += 64u) {
-      let c = i / HS4;
-      let d4 = i - c * HS4;
-      var val = vec4<f32>(0.0);
-      if (c0 + c < kend) {
-        val = v[kBase + (c0 + c) * kRow + d4];
-      }
-      KVs[c * RS + d4] = val;
-    }
+    loadTile(V_TILE, c0, g, tid);
     workgroupBarrier();
 
     // ---- l += row sums of P, acc += P V over the tile's keys that exist (P is 0 beyond them)
@@ -185,37 +131,21 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
       let sum4 = (Ps[row] + Ps[row + 1u]) + (Ps[row + 2u] + Ps[row + 3u]);
       l[i] += (sum4.x + sum4.y) + (sum4.z + sum4.w);
     }
-    let nc = min(BC, kend - c0);   // a runtime trip count also keeps lavapipe from unrolling it
-    for (var c = 0u; c < nc; c++) {
-      var pc: array<f32, 4>;
-      for (var i = 0u; i < 4u; i++) {
-        pc[i] = Ps[(ty + 8u * i) * PS + c / 4u][c % 4u];
-      }
-      let vrow = c * RS + tx;
-      for (var j = 0u; j < 4u; j++) {
-        if (j < DV) {
-          let vv = KVs[vrow + 8u * j];
-          for (var i = 0u; i < 4u; i++) {
-            if (i < NI) {
-              acc[i * 4u + j] += pc[i] * vv;
-            }
-          }
-        }
-      }
-    }
+    let nc = min(BC, g.kend - c0);   // a runtime trip count also keeps lavapipe from unrolling it
+    accumulatePKV(&acc, nc, g, tx, ty);
     workgroupBarrier();
   }
 
   // ---- y (zero for padded rows)
   for (var i = 0u; i < 4u; i++) {
-    let t = r0 + ty + 8u * i;
-    if (t < T) {
-      let valid = t < len;
+    let t = g.r0 + ty + 8u * i;
+    if (t < g.T) {
+      let valid = t < g.len;
       let inv = 1.0 / select(1.0, l[i], valid);
       for (var j = 0u; j < 4u; j++) {
         let d4 = tx + 8u * j;
-        if (d4 < HS4) {
-          y[qBase + t * qRow + d4] = select(vec4<f32>(0.0), acc[i * 4u + j] * inv, valid);
+        if (d4 < g.HS4) {
+          y[g.qBase + t * g.qRow + d4] = select(vec4<f32>(0.0), acc[i * 4u + j] * inv, valid);
         }
       }
     }
@@ -233,25 +163,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
   storageBarrier();     // the raw scores written by other threads are visible
   workgroupBarrier();   // rowM, rowL
   if (p.mode == 1u) {
-    let rows = min(BR, T - r0);
-    for (var e = tid; e < rows * T; e += 64u) {
-      let r = e / T;
-      let c = e - r * T;
-      let t = r0 + r;
+    let rows = min(BR, g.T - g.r0);
+    for (var e = tid; e < rows * g.T; e += 64u) {
+      let r = e / g.T;
+      let c = e - r * g.T;
+      let t = g.r0 + r;
       var out = 0.0;
-      if (t < len && c <= t) {
-        out = exp(probs[(probBase + t) * T + c] - rowM[r]) / rowL[r];
+      if (t < g.len && c <= t) {
+        out = exp(probs[(g.probBase + t) * g.T + c] - rowM[r]) / rowL[r];
       }
-      probs[(probBase + t) * T + c] = out;
+      probs[(g.probBase + t) * g.T + c] = out;
     }
-  } else if ((len > 0u && last >= r0 && last < r0 + BR) || (len == 0u && r0 == 0u)) {
-    let r = last - r0;
-    for (var c = tid; c < T; c += 64u) {
+  } else if ((g.len > 0u && g.last >= g.r0 && g.last < g.r0 + BR) || (g.len == 0u && g.r0 == 0u)) {
+    let r = g.last - g.r0;
+    for (var c = tid; c < g.T; c += 64u) {
       var out = 0.0;
-      if (len > 0u && c <= last) {
-        out = exp(probs[probBase + c] - rowM[r]) / rowL[r];
+      if (g.len > 0u && c <= g.last) {
+        out = exp(probs[g.probBase + c] - rowM[r]) / rowL[r];
       }
-      probs[probBase + c] = out;
+      probs[g.probBase + c] = out;
     }
   }
 }

@@ -21,6 +21,7 @@
 //                   (ceil(C/256), nChunks). Touches dout, inp, mean, rstd, scratch.
 //   dparams_reduce  dweight[c] += sum_chunk scratch[chunk, 0, c], dbias likewise. 256 columns per
 //                   workgroup, grid ceil(C/256). Touches scratch, dweight, dbias.
+// Shared code: lib/block_sum.wgsl.
 
 struct Params { N: u32, C: u32, accumulate: u32, rowsPerChunk: u32, nChunks: u32 }
 
@@ -35,23 +36,7 @@ struct Params { N: u32, C: u32, accumulate: u32, rowsPerChunk: u32, nChunks: u32
 @group(0) @binding(8) var<storage, read_write> dbias: array<f32>;
 @group(0) @binding(9) var<storage, read_write> scratch: array<f32>;
 
-const WG: u32 = 256u;
-var<workgroup> red: array<vec2<f32>, WG>;
-
-// Sum of v over the workgroup; every thread gets the total. Call from uniform control flow.
-fn block_sum2(v: vec2<f32>, lid: u32) -> vec2<f32> {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] += red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
+//!include lib/block_sum.wgsl
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

@@ -11,6 +11,7 @@
 // may exceed 65535. Each thread strides the row by 256 (coalesced), partial sums are combined by a
 // shared-memory tree. The row is read three times: the first pass from memory, the others mostly
 // from L1/L2 (a row is at most a few tens of KiB).
+// Shared code: lib/row_sums.wgsl (pass 1), lib/block_sum.wgsl.
 
 struct Params { N: u32, C: u32, eps: f32, save: u32 }
 
@@ -22,23 +23,7 @@ struct Params { N: u32, C: u32, eps: f32, save: u32 }
 @group(0) @binding(5) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(6) var<storage, read_write> rstd: array<f32>;
 
-const WG: u32 = 256u;
-var<workgroup> red: array<f32, WG>;
-
-// Sum of v over the workgroup; every thread gets the total. Call from uniform control flow.
-fn block_sum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] += red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier(); // red is reused by the next call
-  return total;
-}
+//!include lib/row_sums.wgsl
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -51,21 +36,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   let base = row * C;
 
   // pass 1: mean (4 independent loads in flight per thread)
-  var s0 = 0.0;
-  var s1 = 0.0;
-  var s2 = 0.0;
-  var s3 = 0.0;
-  var c = lid;
-  for (; c + 3u * WG < C; c += 4u * WG) {
-    s0 += inp[base + c];
-    s1 += inp[base + c + WG];
-    s2 += inp[base + c + 2u * WG];
-    s3 += inp[base + c + 3u * WG];
-  }
-  for (; c < C; c += WG) {
-    s0 += inp[base + c];
-  }
-  let m = block_sum((s0 + s1) + (s2 + s3), lid) / f32(C);
+  let m = row_mean(base, C, lid, false);
 
   // pass 2: biased variance around the mean
   var v = 0.0;

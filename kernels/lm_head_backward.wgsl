@@ -22,6 +22,7 @@
 //   Grid: (ceil(C/128), ceil(R/32), splits).
 // Entry `reduce`: one thread per element of [R, C]; grid1d over R·C with 256 threads per
 //   workgroup (index = gid.x + gid.y·num_workgroups.x·256).
+// Shared code: lib/lm_head_tile.wgsl (tiles, micro-kernel), lib/weights.wgsl.
 
 struct Params { R: u32, J: u32, C: u32, M: u32, V: u32, allCols: u32, splits: u32, chunk: u32, dtype: u32 }
 

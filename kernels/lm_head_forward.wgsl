@@ -16,6 +16,7 @@
 //   streams the weight once: it is bound by memory bandwidth. 21 KiB of workgroup memory.
 // Grid: (ceil(J/128), ceil(R/32)).
 // Backward (lm_head_backward) needs rows, cols, the weight, and dlogits; the weight is frozen.
+// Shared code: lib/lm_head_tile.wgsl (tiles, micro-kernel), lib/weights.wgsl.
 
 struct Params { R: u32, J: u32, C: u32, M: u32, V: u32, allCols: u32, dtype: u32 }
 

@@ -12,6 +12,7 @@
 //   transposed) and Bs [n][k] (weight rows, loaded k-fastest: 128 threads read one contiguous row
 //   segment); rows padded to 132 floats. Guarded everywhere. 16.5 KiB of workgroup memory.
 // Grid: (ceil(K/128), ceil(M/128), batch).
+// Shared code: lib/matmul_tile.wgsl (tiles, micro-kernel), lib/weights.wgsl, lib/matmul_dinp.wgsl.
 
 struct Params { M: u32, N: u32, K: u32, sharedW: u32, accumulate: u32, dtype: u32 }
 

@@ -22,6 +22,7 @@
 //   Grid: (ceil(K/128), ceil(N/128), batch·splits), z = b·splits + split.
 // Entry `reduce`: one thread per element of [batch, N·K + N]; grid1d over batch·(N·K + N) with 256
 //   threads per workgroup (index = gid.x + gid.y·num_workgroups.x·256).
+// Shared code: lib/matmul_tile.wgsl (tiles, micro-kernel).
 
 struct Params { M: u32, N: u32, K: u32, batch: u32, hasBias: u32, splits: u32, chunk: u32 }
 

@@ -26,6 +26,7 @@
 // Grid: (ceil(N/128), ceil(M/128), batch).
 // Backward (matmul_backward_input / matmul_backward_weight) needs inp and the weight; nothing
 // else is saved.
+// Shared code: lib/matmul_tile.wgsl (tiles, micro-kernel), lib/weights.wgsl, lib/matmul_out.wgsl.
 
 struct Params { M: u32, N: u32, K: u32, sharedW: u32, hasBias: u32, dtype: u32 }
 

@@ -13,6 +13,7 @@
 //   row) and stores them as one vec4 into Bs. NF4 code book in workgroup memory. 16.6 KiB of
 //   workgroup memory. No weight gradient exists for quantized weights.
 // Grid: (ceil(K/128), ceil(M/128)).
+// Shared code: lib/matmul_tile.wgsl (tiles, micro-kernel), lib/quant.wgsl (dequantization), lib/matmul_dinp.wgsl.
 
 struct Params { M: u32, N: u32, K: u32, accumulate: u32, format: u32, scaleOff: u32, groupOff: u32 }
 

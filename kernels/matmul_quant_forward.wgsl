@@ -22,6 +22,7 @@
 //   a word of nf4, one word of int8) and stores them as f32 into Bs. 16.6 KiB of workgroup memory.
 // Grid: (ceil(N/128), ceil(M/128)).
 // Backward (matmul_quant_backward_input) needs the weight only; the weight never gets a gradient.
+// Shared code: lib/matmul_tile.wgsl (tiles, micro-kernel), lib/quant.wgsl (dequantization), lib/matmul_out.wgsl.
 
 struct Params { M: u32, N: u32, K: u32, hasBias: u32, format: u32, scaleOff: u32, groupOff: u32 }
 

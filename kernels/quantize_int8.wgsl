@@ -10,6 +10,7 @@
 // Bindings: 0 Params {n, dtype, scaleOff}, 1 src (read, u32), 2 out (read_write, u32).
 // Workgroup: 256 threads = 32 blocks of 32 values; a thread owns 4 consecutive values (one code word),
 //   8 threads per block combine their maxima in workgroup memory. 2-D grid for > 65535 workgroups.
+// Shared code: lib/quantize.wgsl (source reads, block absmax, rounding to a grid).
 
 struct Params { n: u32, dtype: u32, scaleOff: u32 }
 
@@ -19,31 +20,11 @@ struct Params { n: u32, dtype: u32, scaleOff: u32 }
 
 const INV127: u32 = 0x3c010204u; // f32(1/127)
 
-var<workgroup> part: array<f32, 256>;
-
-fn srcAt(e: u32) -> f32 {
-  if (e >= p.n) {
-    return 0.0;
-  }
-  if (p.dtype == 0u) {
-    return bitcast<f32>(src[e]);
-  }
-  let bits = (src[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
-  if (p.dtype == 1u) {
-    return bitcast<f32>(bits << 16u);
-  }
-  return unpack2x16float(bits).x;
-}
+//!include lib/quantize.wgsl
 
 fn int8Code(x: f32, d: f32, inv: f32) -> u32 {
   let a = abs(x);
-  var q = u32(clamp(round(a * inv), 0.0, 127.0));
-  loop {
-    if (q < 127u && a > (f32(q) + 0.5) * d) { q++; } else { break; }
-  }
-  loop {
-    if (q > 0u && a <= (f32(q) - 0.5) * d) { q--; } else { break; }
-  }
+  let q = roundToGrid(a, d, a * inv, 127u);
   let s = select(i32(q), -i32(q), x < 0.0);
   return bitcast<u32>(s) & 0xffu;
 }
@@ -54,13 +35,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
   let w = (wg.x + wg.y * nwg.x) * 256u + lid; // code word: values 4w .. 4w+3, block w / 8
   let v = vec4<f32>(srcAt(4u * w), srcAt(4u * w + 1u), srcAt(4u * w + 2u), srcAt(4u * w + 3u));
   let a = abs(v);
-  part[lid] = max(max(a.x, a.y), max(a.z, a.w));
-  workgroupBarrier();
-  let first = lid & ~7u;
-  var A = 0.0;
-  for (var j = 0u; j < 8u; j++) {
-    A = max(A, part[first + j]);
-  }
+  let A = blockAbsmax(max(max(a.x, a.y), max(a.z, a.w)), lid);
   if (4u * w >= p.n) {
     return; // after the only barrier
   }

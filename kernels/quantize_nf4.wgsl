@@ -17,6 +17,7 @@
 //   a warp reads 1 KiB contiguous); the block absmax is the max of the 8 partial maxima in workgroup
 //   memory (max is exact in any order). double_quant: 256 threads = one group, one absmax each.
 //   2-D grids (i = wg.x + wg.y · nwg.x) for more than 65535 workgroups.
+// Shared code: lib/quantize.wgsl (source reads, block absmax, rounding to a grid).
 
 struct Params { n: u32, dtype: u32, dq: u32, blocks: u32, scaleOff: u32, scaleWords: u32, groupOff: u32 }
 
@@ -31,22 +32,9 @@ const MID = array<u32, 15>(
   0x3df64862u, 0x3e5067e0u, 0x3e9582d4u, 0x3ec753f9u, 0x3f006d04u, 0x3f248dafu, 0x3f5c89dau);
 const INV255: u32 = 0x3b808081u; // f32(1/255)
 
-var<workgroup> part: array<f32, 256>;
-var<workgroup> part2: array<f32, 256>;
+var<workgroup> part2: array<f32, 256>; // double_quant's maxima (part, its minima, is in lib/quantize.wgsl)
 
-fn srcAt(e: u32) -> f32 {
-  if (e >= p.n) {
-    return 0.0;
-  }
-  if (p.dtype == 0u) {
-    return bitcast<f32>(src[e]);
-  }
-  let bits = (src[e >> 1u] >> ((e & 1u) * 16u)) & 0xffffu;
-  if (p.dtype == 1u) {
-    return bitcast<f32>(bits << 16u);
-  }
-  return unpack2x16float(bits).x;
-}
+//!include lib/quantize.wgsl
 
 fn nf4Code(x: f32, A: f32) -> u32 {
   var q = 0u;
@@ -66,13 +54,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     v[j] = srcAt(8u * w + j);
     m = max(m, abs(v[j]));
   }
-  part[lid] = m;
-  workgroupBarrier();
-  let first = lid & ~7u;
-  var A = 0.0;
-  for (var j = 0u; j < 8u; j++) {
-    A = max(A, part[first + j]);
-  }
+  let A = blockAbsmax(m, lid);
   if (8u * w >= p.n) {
     return; // after the only barrier
   }
@@ -123,13 +105,7 @@ fn double_quant(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) n
     let r = a - lo;
     if (step > 0.0) {
       // a first guess, then the exact count of thresholds (j + 1/2)·step below r
-      q = u32(clamp(round(r / step), 0.0, 255.0));
-      loop {
-        if (q < 255u && r > (f32(q) + 0.5) * step) { q++; } else { break; }
-      }
-      loop {
-        if (q > 0u && r <= (f32(q) - 0.5) * step) { q--; } else { break; }
-      }
+      q = roundToGrid(r, step, r / step, 255u);
     }
   }
   codes[lid] = q;

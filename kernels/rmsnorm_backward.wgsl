@@ -19,6 +19,7 @@
 //   dparams_partial per (256-column block, chunk of rowsPerChunk rows): column sums of dout*norm
 //                   into scratch[chunk, c]. Grid (ceil(C/256), nChunks).
 //   dparams_reduce  dweight[c] += sum_chunk scratch[chunk, c]. Grid ceil(C/256).
+// Shared code: lib/block_sum.wgsl.
 
 struct Params { N: u32, C: u32, accumulate: u32, rowsPerChunk: u32, nChunks: u32 }
 
@@ -31,23 +32,7 @@ struct Params { N: u32, C: u32, accumulate: u32, rowsPerChunk: u32, nChunks: u32
 @group(0) @binding(6) var<storage, read_write> dweight: array<f32>;
 @group(0) @binding(7) var<storage, read_write> scratch: array<f32>;
 
-const WG: u32 = 256u;
-var<workgroup> red: array<f32, WG>;
-
-// Sum of v over the workgroup; every thread gets the total. Call from uniform control flow.
-fn block_sum(v: f32, lid: u32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      red[lid] += red[lid + s];
-    }
-    workgroupBarrier();
-  }
-  let total = red[0];
-  workgroupBarrier();
-  return total;
-}
+//!include lib/block_sum.wgsl
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

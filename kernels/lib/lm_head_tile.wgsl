@@ -6,7 +6,8 @@
 //   Bs [buffer * BK + k][tile column / 4] (128 floats + 4 of padding). 21 KiB of workgroup memory.
 // No bindings. Included by lm_head_forward and lm_head_backward.
 // The functions take ptr<function> to the caller's accumulator (core WGSL); every index into it is a
-// constant, so after inlining (which Vulkan drivers, lavapipe included, always do) it stays in registers.
+// constant, so once inlined (Mesa, lavapipe included, inlines every call; GPU shader compilers inline
+// small functions like these) it stays in registers.
 
 const BR: u32 = 32u;
 const BK: u32 = 16u;

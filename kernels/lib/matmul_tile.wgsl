@@ -12,8 +12,14 @@
 // No bindings. Included by matmul_forward, matmul_backward_input, matmul_backward_weight,
 // matmul_quant_forward, matmul_quant_backward_input.
 // The micro-kernel and the accumulator moves are functions taking ptr<function> to the caller's
-// accumulator (core WGSL); every index into it is a constant, so after inlining (which Vulkan
-// drivers, lavapipe included, always do) acc stays in registers.
+// accumulator (core WGSL); every index into it is a constant, so once inlined (Mesa, lavapipe
+// included, inlines every call; GPU shader compilers inline small functions like these) acc stays
+// in registers.
+// Left in each kernel on purpose: the double-buffered step loop itself (loads of step s, tileFma of
+// step s - 1, stores, barrier), because its global loads differ per kernel and WGSL cannot pass code
+// into a shared loop (no closures, no macros, and no ptr<storage>/ptr<workgroup> parameters without
+// the unrestricted_pointer_parameters feature, which we do not rely on); the load roles; and the
+// epilogue's store, which writes a different buffer in each kernel.
 
 const BM: u32 = 128u;
 const BN: u32 = 128u;
