@@ -191,12 +191,13 @@ export async function runJob(o: RunOptions): Promise<void> {
   settings.prompts = tp.provenance;
   if (!o.resume) run.writeJson("config.json", settings);
   const labels = tp.task.labelWords;
-  const model = await openModel(src, { quant: settings.quant, lora: !!settings.train.lora });
+  // the memory estimate comes before loading: a run that cannot fit stops before it spends minutes loading
   const tokens = Math.ceil(Math.max(...tp.train.map((p) => p.input_ids.length)) / 16) * 16;
   const budget = o.gpuMemory !== undefined ? o.gpuMemory * 2 ** 30 : gpuMemoryBytes(rt.gpu.adapter);
   const microBatch = chooseMicroBatch(settings, src.config, tokens, budget, adapterLine(rt.gpu.adapter));
   settings.train = { ...settings.train, microBatch };
   if (!o.resume) run.writeJson("config.json", settings);
+  const model = await openModel(src, { quant: settings.quant, lora: !!settings.train.lora });
   say(`abft: ${settings.train.lora ? `LoRA r ${settings.train.lora.r} on W_Q/W_K` : "training W_Q/W_K"}${settings.quant !== "none" ? `, frozen weights in ${settings.quant}` : ""}; micro-batch ${microBatch}`);
   const t0 = performance.now();
   const before = run.has("eval_before.json") ? run.readJson<{ accuracy: number }>("eval_before.json") : o.evalBefore ? await evalAndStats(model, run, "before", tp.test, settings, labels) : null;

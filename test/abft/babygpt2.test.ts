@@ -111,3 +111,26 @@ describe("ABFT on babygpt2", () => {
     model.dispose();
   }, 900_000);
 });
+
+describe("ABFT with LoRA on babygpt2", () => {
+  // The summed loss grows with the number of heads that pass the filter, and ABFT breeds induction
+  // heads; what it lowers is the loss per induction head.
+  test("LoRA (r 4) over NF4 weights with --threshold 0.05 lowers the training loss per induction head", async () => {
+    const rt = await gpuRuntime();
+    const task = withDataPath(resolveTask("sst2"), join(SHARED, "data"));
+    const sets = buildStandardSets(new PromptBuilder(loadTokenizer(BABY), task), await loadTaskData(task), 1, { testQueries: 1, trainPrompts: 8 });
+    const ck = Checkpoint.open(BABY);
+    const model = buildModel(rt, loadConfig(BABY), ck, { quant: "nf4", lora: true });
+    ck.close();
+    // the same 8 prompts every step: the loss must fall
+    const t = new Trainer(model, sets.train, cfg({ batch: 8, steps: 4, lr: 1e-2, pid: false, lora: { r: 4, alpha: 8 } }));
+    const recs = await t.run();
+    expect(recs.every((r) => r.updated)).toBe(true);
+    const perHead = recs.map((r) => r.loss / r.inductionHeads);
+    console.log(`LoRA: loss per induction head ${perHead.map((x) => x.toFixed(3)).join(" ")}`);
+    expect(perHead[perHead.length - 1]).toBeLessThan(perHead[0]);
+    expect(t.params.every((p) => p.kind.includes("lora"))).toBe(true);
+    t.dispose();
+    model.dispose();
+  }, 900_000);
+});
