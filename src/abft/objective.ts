@@ -65,10 +65,11 @@ export async function abftObjective(model: LanguageModel, batch: Batch, labels: 
         correct[b * K + i] = l.correctPositions.includes(p) ? 1 : 0;
       });
     });
+    const rt = batch.ids.rt;
     const inputs = {
-      labelPos: fromArray(rt(model, batch), labelPos, [B, K], "labelPos"),
-      correct: fromArray(rt(model, batch), correct, [B, K], "correct"),
-      threshold: fromArray(rt(model, batch), thresholds(batch, labels, s), [B], "threshold"),
+      labelPos: fromArray(rt, labelPos, [B, K], "labelPos"),
+      correct: fromArray(rt, correct, [B, K], "correct"),
+      threshold: fromArray(rt, thresholds(batch, labels, s), [B], "threshold"),
       K,
     };
     const res = model.forward(batch, { attLast: true });
@@ -107,7 +108,7 @@ export async function abftObjective(model: LanguageModel, batch: Batch, labels: 
 /** E2E: cross-entropy at each prompt's last token against its correct label token. */
 export async function e2eObjective(model: LanguageModel, batch: Batch, labels: LabelInfo[]): Promise<ObjectiveResult> {
   const { B, T } = batch;
-  const r = rt(model, batch);
+  const r = batch.ids.rt;
   const lossT = scope(() => {
     const res = model.forward(batch);
     const rows = fromArray(r, Uint32Array.from(batch.lengths, (n, b) => b * T + n - 1), [B], "last-rows");
@@ -125,8 +126,4 @@ export async function e2eObjective(model: LanguageModel, batch: Batch, labels: L
     seeds: (scale) => (lossT.requiresGrad ? [{ tensor: lossT, grad: scale }] : []),
     dispose: () => lossT.free(),
   };
-}
-
-function rt(_model: LanguageModel, batch: Batch) {
-  return batch.ids.rt;
 }
