@@ -16,6 +16,7 @@ import { PlotInputError, type FigureOutput } from "./figures.ts";
 import type { ContourData, DataEfficiencyRow, SensitivityRow } from "./figures_accuracy.ts";
 import type { AttentionData } from "./figures_attention.ts";
 import { headsFigure, layersFigure, shiftFigure, type HeadsRun, type LayerAttention, type LayersData, type ShiftData } from "./figures_training.ts";
+import { parseCsv } from "./sweep_results.ts";
 
 // ---------------------------------------------------------------------------------------------
 // files
@@ -128,25 +129,9 @@ export function readShift(dir: string): ShiftData {
 // ---------------------------------------------------------------------------------------------
 // CSV (sweep results, grids)
 
-/** RFC 4180 rows (quoted fields, doubled quotes). */
+/** RFC 4180 rows without blank lines (the parser is the sweep's results.csv reader). */
 export function parseCsvText(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') (field += '"'), i++;
-      else if (c === '"') quoted = false;
-      else field += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ",") row.push(field), (field = "");
-    else if (c === "\n") row.push(field), rows.push(row), (row = []), (field = "");
-    else if (c !== "\r") field += c;
-  }
-  if (field !== "" || row.length) row.push(field), rows.push(row);
-  return rows.filter((r) => r.length > 1 || r[0] !== "");
+  return parseCsv(text).filter((r) => r.length > 1 || r[0] !== "");
 }
 
 /** A CSV file as records keyed by header; `columns` maps each wanted name to the headers accepted for it. */
