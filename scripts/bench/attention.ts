@@ -12,8 +12,8 @@ import { attentionBackward as backwardRef, attentionForward as forwardRef } from
 import { ropeInvFreq, rotaryForward as rotaryRef, sequentialPositions } from "../../src/ref/rotary.ts";
 import { Rng } from "../../src/util/random.ts";
 import type { BenchCase } from "./types.ts";
+import { oncePerRuntime, randomBuffer } from "../lib/bench_inputs.ts";
 
-const TILE = 1 << 20; // floats per random block
 
 function check(got: ArrayLike<number>, want: ArrayLike<number>, rtol: number, atol: number, what: string): void {
   for (let i = 0; i < want.length; i++) {
@@ -22,23 +22,9 @@ function check(got: ArrayLike<number>, want: ArrayLike<number>, rtol: number, at
   }
 }
 
-/** An exact-size buffer of n floats holding a random block repeated. */
-function randomBuffer(rt: Runtime, n: number, rng: Rng, label: string): GpuBuffer {
-  const tile = rng.normalF32(Math.min(n, TILE));
-  const b = rt.pool.allocate(n * 4, label);
-  for (let off = 0; off < n; off += tile.length) rt.write(b, tile.subarray(0, Math.min(tile.length, n - off)), off * 4);
-  return b;
-}
-
 // ---- correctness checks (once per runtime) ----------------------------------------------------
 
-const checked = new WeakMap<Runtime, Promise<void>>();
-
-function checkOnce(rt: Runtime): Promise<void> {
-  let p = checked.get(rt);
-  if (!p) checked.set(rt, (p = checkAll(rt)));
-  return p;
-}
+const checkOnce = oncePerRuntime(checkAll);
 
 async function checkAll(rt: Runtime): Promise<void> {
   const rng = new Rng(7);

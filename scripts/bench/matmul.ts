@@ -21,6 +21,7 @@ import { lmHeadBackward as lmBackwardRef, lmHeadForward as lmForwardRef } from "
 import { matmulBackward as backwardRef, matmulForward as forwardRef } from "../../src/ref/matmul.ts";
 import { Rng } from "../../src/util/random.ts";
 import type { BenchCase } from "./types.ts";
+import { oncePerRuntime } from "../lib/bench_inputs.ts";
 
 const TILE = 1 << 20; // values per random block
 const ROWS = 160 * 32; // tokens x prompts of an ABFT batch
@@ -53,13 +54,7 @@ function randomWeight(rt: Runtime, n: number, dtype: WeightDtype, rng: Rng, labe
 
 // ---- correctness checks (once per runtime) ----------------------------------------------------
 
-const checked = new WeakMap<Runtime, Promise<void>>();
-
-function checkOnce(rt: Runtime): Promise<void> {
-  let p = checked.get(rt);
-  if (!p) checked.set(rt, (p = checkAll(rt)));
-  return p;
-}
+const checkOnce = oncePerRuntime(checkAll);
 
 async function checkAll(rt: Runtime): Promise<void> {
   const rng = new Rng(11);
