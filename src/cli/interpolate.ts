@@ -57,23 +57,48 @@ export function registerInterpolate(program: Command): void {
       const tp = await taskPrompts(src, { task: o.task, data: o.data, seed: o.seed, testQueries: o.testQueries }, { train: false, test: true });
       const model = await openModel(src);
       const rt = model.headWeight().rt;
-      const trainedNames = new Set(Checkpoint.open(runA.trainedFile!).names());
-      const params = model.qkParams([...trainedNames].some((n) => n.endsWith("_bias"))).filter((p) => trainedNames.has(trainedName(p)));
+      const runE = o.line ? null : await resolveWithProgress(o.e2e);
+      // the trained matrices of either run (a LoRA run's update is (alpha/r)·B·A on W_Q/W_K)
+      const namesOf = (file: string) => {
+        const ck = Checkpoint.open(file);
+        const n = ck.names();
+        ck.close();
+        return n;
+      };
+      const allNames = [runA.trainedFile!, ...(runE ? [runE.trainedFile!] : [])].flatMap(namesOf);
+      const params = model.qkParams(allNames.some((n) => n.endsWith("_bias")));
       const base = await Promise.all(params.map((p) => p.tensor.toF32()));
+      /** the direction θ − θ0 of each parameter (zero where the run did not train it) */
       const load = (file: string) => {
         const ck = Checkpoint.open(file);
+        const lora = ck.has("layers.0.q_lora_A");
+        const scale = lora ? Number(ck.metadata.lora_alpha) / ck.info("layers.0.q_lora_A").shape[0] : 0;
         const out = params.map((p, i) => {
+          const d = new Float32Array(base[i].length);
+          if (lora && (p.kind === "q" || p.kind === "k")) {
+            const A = ck.getF32(`layers.${p.layer}.${p.kind}_lora_A`), B = ck.getF32(`layers.${p.layer}.${p.kind}_lora_B`);
+            const r = ck.info(`layers.${p.layer}.${p.kind}_lora_A`).shape[0], K = A.length / r, N = B.length / r;
+            for (let n = 0; n < N; n++) for (let j = 0; j < r; j++) {
+              const b = scale * B[n * r + j];
+              if (b !== 0) for (let k = 0; k < K; k++) d[n * K + k] += b * A[j * K + k];
+            }
+            return d;
+          }
           const name = trainedName(p);
-          if (!ck.has(name)) throw new AbftError(`${file} has no ${name}: not trained from the same base model`, "BAD_RUN_DIR");
+          if (!ck.has(name)) {
+            if (p.kind === "q" || p.kind === "k") throw new AbftError(`${file} has no ${name}: not trained from the same base model`, "BAD_RUN_DIR");
+            return d; // a bias the other run trained
+          }
           const t = ck.getF32(name);
           if (t.length !== base[i].length) throw new AbftError(`${file}: ${name} does not match the base model's shape`, "BAD_RUN_DIR");
-          return Float32Array.from(t, (x, j) => x - base[i][j]); // the direction θ − θ0
+          for (let j = 0; j < d.length; j++) d[j] = t[j] - base[i][j];
+          return d;
         });
         ck.close();
         return out;
       };
       const dA = load(runA.trainedFile!);
-      const dE = o.line ? null : load((await resolveWithProgress(o.e2e)).trainedFile!);
+      const dE = runE ? load(runE.trainedFile!) : null;
       const points: { aE: number; aA: number }[] = o.line ? grid.map((a) => ({ aE: 0, aA: a })) : grid.flatMap((aE) => grid.map((aA) => ({ aE, aA })));
       const gold = tp.test.map((p) => p.label);
       const results: InterpolationPoint[] = [];
