@@ -74,6 +74,8 @@ export interface ForwardOptions {
   attFull?: boolean;
   /** keep the hidden states: the embeddings, after each block, the last one after the final norm (as HF) */
   hiddenStates?: boolean;
+  /** keep only each block's input and recompute its activations in the backward (less memory, ~1/3 more work) */
+  recompute?: boolean;
 }
 
 export interface ForwardResult {

@@ -13,6 +13,7 @@ import type { Runtime } from "../src/gpu/runtime.ts";
 import { add, attention, attentionProbs, embedding, gelu, layernorm } from "../src/tensor/ops.ts";
 import type { LoraAdapter, LoraConfig } from "../src/tensor/lora.ts";
 import { scope, weight, type Tensor } from "../src/tensor/tensor.ts";
+import { checkpoint } from "../src/tensor/autodiff.ts";
 import {
   checkNoExtraTensors, disposeAdapters, hostF32, loadWeight, loraParams, makeQkAdapters, maybeQuantize, project, sliceRows, toF32,
   transpose2d, uploadWeight, type Batch, type ForwardOptions, type LoadOptions, type TensorSource, type ForwardResult, type LanguageModel, type QkParam,
@@ -107,18 +108,27 @@ export class Gpt2 implements LanguageModel {
     if (opts.hiddenStates) res.hiddenStates.push(x.retain());
     for (const [l, blk] of this.blocks.entries()) {
       const ad = this.adapters?.[l];
-      // one scope per block: its intermediates are freed at its end (the tape keeps what it saved)
-      const out = scope(() => {
-        const h = layernorm(x, blk.ln1.w, blk.ln1.b, eps);
+      const block = (xin: Tensor) => {
+        const h = layernorm(xin, blk.ln1.w, blk.ln1.b, eps);
         const q = project(h, blk.q, blk.qBias, ad?.q); // [B*T, C] = [B, T, NH, HS]
         const k = project(h, blk.k, blk.kBias, ad?.k);
         const v = project(h, blk.v, blk.vBias);
         const dims = { B, T, NH, NKV: NH, HS };
         const { y, attLast } = attention(q, k, v, batch.lengthsT, dims, !!opts.attLast);
         const attFull = opts.attFull ? attentionProbs(q, k, v, batch.lengthsT, dims) : null;
-        const x1 = add(x, project(y, blk.proj, blk.projBias));
+        const x1 = add(xin, project(y, blk.proj, blk.projBias));
         const m = project(gelu(project(layernorm(x1, blk.ln2.w, blk.ln2.b, eps), blk.fc, blk.fcBias)), blk.fcProj, blk.fcProjBias);
         return { x: add(x1, m), attLast, attFull };
+      };
+      // one scope per block: its intermediates are freed at its end (the tape keeps what it saved)
+      const out = scope(() => {
+        if (!opts.recompute) return block(x);
+        const trains = [blk.q, blk.k, blk.qBias, blk.kBias, ad?.q.A, ad?.q.B, ad?.k.A, ad?.k.B].some((t) => t?.requiresGrad);
+        const [x2, attLast = null] = checkpoint([x], trains, (xin) => {
+          const o = block(xin);
+          return o.attLast ? [o.x, o.attLast] : [o.x];
+        });
+        return { x: x2, attLast, attFull: null };
       });
       x.free();
       x = out.x;

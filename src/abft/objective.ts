@@ -26,6 +26,8 @@ export interface LabelInfo {
 export interface AbftSettings {
   A: number;
   B: number;
+  /** recompute each block's activations in the backward (activation checkpointing) */
+  recompute?: boolean;
   /** false: every head counts (the "no head filter" ablation) */
   headFilter: boolean;
   /** a fixed threshold instead of k/(k + ln n_t) */
@@ -72,7 +74,7 @@ export async function abftObjective(model: LanguageModel, batch: Batch, labels: 
       threshold: fromArray(rt, thresholds(batch, labels, s), [B], "threshold"),
       K,
     };
-    const res = model.forward(batch, { attLast: true });
+    const res = model.forward(batch, { attLast: true, recompute: s.recompute });
     res.hidden.free();
     const out = res.attLast.map((att) => abftLoss(att, inputs, { A: s.A, B: s.B, filter: s.headFilter }));
     for (const a of res.attLast) a.free();
@@ -106,11 +108,11 @@ export async function abftObjective(model: LanguageModel, batch: Batch, labels: 
 }
 
 /** E2E: cross-entropy at each prompt's last token against its correct label token. */
-export async function e2eObjective(model: LanguageModel, batch: Batch, labels: LabelInfo[]): Promise<ObjectiveResult> {
+export async function e2eObjective(model: LanguageModel, batch: Batch, labels: LabelInfo[], recompute = false): Promise<ObjectiveResult> {
   const { B, T } = batch;
   const r = batch.ids.rt;
   const lossT = scope(() => {
-    const res = model.forward(batch);
+    const res = model.forward(batch, { recompute });
     const rows = fromArray(r, Uint32Array.from(batch.lengths, (n, b) => b * T + n - 1), [B], "last-rows");
     const logits = lmHead(res.hidden, model.headWeight(), rows); // [B, V]
     res.hidden.free();

@@ -34,6 +34,8 @@ export interface TrainConfig {
   /** fixed threshold instead of k/(k + ln n_t) */
   threshold?: number;
   trainBias: boolean;
+  /** keep only each block's input and recompute its activations in the backward */
+  recompute?: boolean;
   /** train LoRA adapters on W_Q and W_K instead of the matrices themselves */
   lora?: { r: number; alpha: number };
   /** seed of the one shuffle of the training prompts */
@@ -117,8 +119,8 @@ export class Trainer {
       }));
       const res =
         this.cfg.objective === "abft"
-          ? await abftObjective(this.model, b, labels, { A, B: this.cfg.B, headFilter: this.cfg.headFilter, threshold: this.cfg.threshold })
-          : await e2eObjective(this.model, b, labels);
+          ? await abftObjective(this.model, b, labels, { A, B: this.cfg.B, headFilter: this.cfg.headFilter, threshold: this.cfg.threshold, recompute: this.cfg.recompute })
+          : await e2eObjective(this.model, b, labels, this.cfg.recompute);
       lossSum += res.loss.reduce((x, y) => x + y, 0);
       const heads = res.inductionHeads.reduce((x, y) => x + y, 0);
       headSum += heads;

@@ -51,7 +51,7 @@ export interface RunSettings {
 interface RunOptions {
   model: string; task: string; data?: string; seed: number; k?: number; trainSize: number; testQueries?: number;
   trainPrompts?: string; testPrompts?: string; objective: string; steps: number; batch: number; microBatch: number | "auto";
-  evalMicroBatch: number; lr?: number; quant?: string; loraR?: number; loraAlpha?: number; gpuMemory?: number; A: number; B: number; pid: boolean; Cp: number; Ci: number; Cd: number;
+  evalMicroBatch: number; lr?: number; recompute?: boolean; quant?: string; loraR?: number; loraAlpha?: number; gpuMemory?: number; A: number; B: number; pid: boolean; Cp: number; Ci: number; Cd: number;
   headFilter: boolean; threshold?: number; trainBias: boolean; out?: string; resume?: string; saveEvery: number;
   statsPrompts: number; evalBefore: boolean; revision?: string;
 }
@@ -95,6 +95,7 @@ function settingsFrom(o: RunOptions, src: { dir: string; repoId?: string; revisi
       headFilter: o.headFilter,
       threshold: o.threshold,
       trainBias: o.trainBias,
+      recompute: !!o.recompute,
       lora,
       seed: o.seed,
     },
@@ -105,9 +106,11 @@ function settingsFrom(o: RunOptions, src: { dir: string; repoId?: string; revisi
  * The micro-batch: the one asked for, or the largest that the memory estimate fits in the GPU's
  * memory (src/abft/memory.ts). Refuses, with the estimate and the memory, when one prompt does not fit.
  */
-function chooseMicroBatch(s: RunSettings, config: ModelConfig, tokens: number, budget: number | undefined, adapter: string): number {
+function chooseMicroBatch(
+  s: RunSettings, config: ModelConfig, tokens: number, budget: number | undefined, adapter: string,
+): { microBatch: number; recompute: boolean } {
   const opts = { format: s.quant, loraRank: s.train.lora?.r ?? 0, tokens, head: s.train.objective === "e2e", storedBytes: config.dtype === "float32" ? 4 : 2 };
-  const one = estimateMemory(config, { ...opts, microBatch: 1 });
+  const one = estimateMemory(config, { ...opts, microBatch: 1, recompute: true });
   if (budget !== undefined && one.total > budget) {
     throw new AbftError(
       `GPU out of memory: training needs about ${formatBytes(one.total)} even one prompt at a time (weights ${formatBytes(one.weights)}, ` +
@@ -116,10 +119,13 @@ function chooseMicroBatch(s: RunSettings, config: ModelConfig, tokens: number, b
       "use --quant nf4 with --lora-r 16, shorter prompts (--k), or a GPU with more memory (--gpu-memory GB if it was misread)",
     );
   }
-  if (s.train.microBatch > 0) return s.train.microBatch;
-  if (budget === undefined) return 8;
+  if (s.train.microBatch > 0) {
+    const fits = budget === undefined || estimateMemory(config, { ...opts, microBatch: s.train.microBatch }).total <= budget;
+    return { microBatch: s.train.microBatch, recompute: !!s.train.recompute || !fits };
+  }
+  if (budget === undefined) return { microBatch: 8, recompute: !!s.train.recompute };
   const plan = planMemory(config, opts, budget, s.train.batch);
-  return plan && !plan.recompute ? plan.microBatch : 1;
+  return plan ? { microBatch: plan.microBatch, recompute: plan.recompute || !!s.train.recompute } : { microBatch: 1, recompute: true };
 }
 
 async function evalAndStats(model: LanguageModel, run: RunDir, name: "before" | "after", test: IclPrompt[], s: RunSettings, labels: readonly string[]) {
@@ -194,11 +200,11 @@ export async function runJob(o: RunOptions): Promise<void> {
   // the memory estimate comes before loading: a run that cannot fit stops before it spends minutes loading
   const tokens = Math.ceil(Math.max(...tp.train.map((p) => p.input_ids.length)) / 16) * 16;
   const budget = o.gpuMemory !== undefined ? o.gpuMemory * 2 ** 30 : gpuMemoryBytes(rt.gpu.adapter);
-  const microBatch = chooseMicroBatch(settings, src.config, tokens, budget, adapterLine(rt.gpu.adapter));
-  settings.train = { ...settings.train, microBatch };
+  const { microBatch, recompute } = chooseMicroBatch(settings, src.config, tokens, budget, adapterLine(rt.gpu.adapter));
+  settings.train = { ...settings.train, microBatch, recompute };
   if (!o.resume) run.writeJson("config.json", settings);
   const model = await openModel(src, { quant: settings.quant, lora: !!settings.train.lora });
-  say(`abft: ${settings.train.lora ? `LoRA r ${settings.train.lora.r} on W_Q/W_K` : "training W_Q/W_K"}${settings.quant !== "none" ? `, frozen weights in ${settings.quant}` : ""}; micro-batch ${microBatch}`);
+  say(`abft: ${settings.train.lora ? `LoRA r ${settings.train.lora.r} on W_Q/W_K` : "training W_Q/W_K"}${settings.quant !== "none" ? `, frozen weights in ${settings.quant}` : ""}; micro-batch ${microBatch}${recompute ? ", activations recomputed in the backward" : ""}`);
   const t0 = performance.now();
   const before = run.has("eval_before.json") ? run.readJson<{ accuracy: number }>("eval_before.json") : o.evalBefore ? await evalAndStats(model, run, "before", tp.test, settings, labels) : null;
 
@@ -299,6 +305,7 @@ export function registerRun(program: Command): void {
     .option("--steps <n>", "optimisation steps", intOption("--steps", 1), 32)
     .option("--batch <n>", "pseudo-batch: prompts per step (their mean gradient)", intOption("--batch", 1), 32)
     .option("--micro-batch <n|auto>", "prompts per forward/backward pass inside a step (auto: the most the GPU memory fits)", (v) => (v === "auto" ? "auto" : intOption("--micro-batch", 1)(v)), "auto")
+    .option("--recompute", "keep only each block's input and recompute its activations in the backward (chosen automatically when memory is short)")
     .option("--quant <format>", "store the frozen weights as nf4, nf4dq (double-quantized scales) or int8 (default: none under 10B parameters, nf4 above)")
     .option("--lora-r <n>", "train LoRA adapters of rank r on W_Q/W_K instead of the matrices (default 16 with --quant)", intOption("--lora-r", 1))
     .option("--lora-alpha <x>", "LoRA scaling numerator (default 2r)", floatOption("--lora-alpha", 0))

@@ -11,7 +11,7 @@
 // Rules live with their ops in src/tensor/ops.ts; each says what it saves and which input
 // gradients it computes.
 import { axpy } from "../ops/axpy.ts";
-import { Tensor, untracked } from "./tensor.ts";
+import { borrow, scope, Tensor, untracked } from "./tensor.ts";
 
 /** A gradient: a tensor, or a number s meaning d(s · sum(output)) / d(output) (for loss ops). */
 export type Grad = Tensor | number;
@@ -156,4 +156,54 @@ export function zeroGrad(params: Tensor[]): void {
     p.grad?.dispose();
     p.grad = null;
   }
+}
+
+/**
+ * Activation recomputation ("gradient checkpointing") for a block: `fn(...inputs)` runs without
+ * recording, keeping only the inputs; its backward runs `fn` again with recording on a private tape
+ * and back-propagates through it, so the block's activations exist only while its own backward runs.
+ * `trains` says whether the block holds parameters that want gradients (the inputs alone may not:
+ * the first layer's input is the frozen embedding). Outputs are a list; the rule takes their grads.
+ */
+export function checkpoint(inputs: Tensor[], trains: boolean, fn: (...xs: Tensor[]) => Tensor[]): Tensor[] {
+  if (!gradEnabled || !(trains || inputs.some((t) => t.requiresGrad))) return fn(...inputs);
+  const outs = noGrad(() => fn(...inputs));
+  const wants = inputs.map((t) => t.requiresGrad);
+  // every output depends on the block's parameters: mark them so consumers record their ops
+  for (const o of outs) o.requiresGrad = true;
+  const node: Node = {
+    op: "checkpoint",
+    inputs,
+    outputs: outs,
+    saved: inputs,
+    backward: (douts) => {
+      const outer = tape;
+      tape = [];
+      const views = inputs.map((t, i) => {
+        const v = borrow(t);
+        v.isLeaf = wants[i];
+        v.requiresGrad = wants[i];
+        return v;
+      });
+      try {
+        const again = scope(() => fn(...views));
+        const seeds = again.flatMap((t, i) => (douts[i] !== null && t.requiresGrad ? [{ tensor: t, grad: douts[i]! }] : []));
+        // the caller's gradient tensors stay the caller's: the inner backward must not free them
+        for (const s of seeds) if (s.grad instanceof Tensor) s.grad.retain();
+        backward(seeds);
+        for (const t of again) t.free();
+        return views.map((v) => {
+          const g = v.grad;
+          v.grad = null;
+          return g;
+        });
+      } finally {
+        clearTape();
+        tape = outer;
+      }
+    },
+  };
+  for (const t of inputs) t.retain();
+  tape.push(node);
+  return outs;
 }

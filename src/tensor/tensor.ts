@@ -38,6 +38,8 @@ export class Tensor {
   isLeaf = false;
   /** the innermost scope open at creation still owns the creation reference */
   scopeOwned = false;
+  /** another tensor's buffer seen under a second name (autodiff checkpoints): never freed through this one */
+  borrowed = false;
 
   constructor(
     readonly rt: Runtime,
@@ -71,8 +73,8 @@ export class Tensor {
   dispose(): void {
     if (this.refs <= 0) return;
     if (--this.refs === 0) {
-      if (this.persistent) this.rt.pool.destroy(this.buf);
-      else this.rt.pool.release(this.buf);
+      if (this.persistent && !this.borrowed) this.rt.pool.destroy(this.buf);
+      else if (!this.borrowed) this.rt.pool.release(this.buf);
       this.grad?.dispose();
       this.grad = null;
     }
@@ -105,6 +107,13 @@ export class Tensor {
     if (this.dtype !== "u32") throw new Error(`toU32: ${this.describe()} is not u32`);
     return new Uint32Array(await this.rt.read(this.buf, this.size * 4));
   }
+}
+
+/** A second tensor over `t`'s buffer, owned by nobody: disposing it never frees the buffer. */
+export function borrow(t: Tensor): Tensor {
+  const b = untracked(() => new Tensor(t.rt, t.buf, t.shape, t.dtype, `${t.name}-borrowed`));
+  b.borrowed = true;
+  return b;
 }
 
 /** A new tensor with uninitialised contents from the pool. */
