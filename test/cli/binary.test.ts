@@ -21,6 +21,14 @@ test("dist/abft copied alone to /tmp runs doctor --json on a real adapter", asyn
     expect(report.adapter.device).not.toBe("null-backend");
     expect(report.selfcheck).toBe("ok");
     expect(report.kernels.compiled).toBeGreaterThan(0);
+    // the tokenizer, the data readers and the evaluation work from the binary too
+    const shared = join(ROOT, "..", "shared");
+    const ev = Bun.spawnSync(
+      [bin, "eval", "--model", join(shared, "models", "babygpt2"), "--task", "sst2", "--data", join(shared, "data"), "--test-queries", "1", "--json", "--out", join(dir, "e.json")],
+      { cwd: dir, stdout: "pipe", stderr: "pipe" },
+    );
+    expect(ev.exitCode).toBe(0);
+    expect(JSON.parse(ev.stdout.toString()).n).toBe(2);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
