@@ -101,9 +101,13 @@ export class RunDir {
     this.writeJson("state.json", { ...trainer.state, steps_recorded: records.length });
   }
 
-  /** Restores parameters and Adam moments into a fresh trainer; returns the saved state. */
-  loadState(trainer: Trainer): TrainState {
-    const state = this.readJson<TrainState>("state.json");
+  /** The controller and step of the last saved state (null when no state was saved yet). */
+  readState(): TrainState | null {
+    return this.has("state.json") ? this.readJson<TrainState>("state.json") : null;
+  }
+
+  /** Restores the saved parameters and Adam moments into a trainer made with readState()'s state. */
+  loadState(trainer: Trainer): void {
     const ck = Checkpoint.open(this.file("state.safetensors"));
     const rt = trainer.model.headWeight().rt;
     for (const [i, p] of trainer.params.entries()) {
@@ -113,7 +117,6 @@ export class RunDir {
       rt.write(trainer.adam.v[i], ck.get(`${name}.adam_v`).data);
     }
     ck.close();
-    return state;
   }
 }
 

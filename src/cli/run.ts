@@ -210,21 +210,15 @@ export async function runJob(o: RunOptions): Promise<void> {
 
   // training
   const records: StepRecord[] = run.readMetrics();
-  let trainer = new Trainer(model, tp.train, settings.train);
-  const initial = await Promise.all(trainer.params.map((p) => p.tensor.toF32()));
+  const saved = o.resume ? run.readState() : null;
+  const trainer = new Trainer(model, tp.train, settings.train, saved ?? undefined);
+  const initial = await Promise.all(trainer.params.map((p) => p.tensor.toF32())); // the base values, for shift.json
+  if (saved) run.loadState(trainer);
   if (o.resume) {
     // steps after the last saved state are run again; their records are dropped
-    let saved = 0;
-    if (run.has("state.json")) {
-      const state = run.loadState(trainer);
-      trainer.dispose();
-      trainer = new Trainer(model, tp.train, settings.train, state);
-      run.loadState(trainer);
-      saved = state.step;
-    }
-    records.splice(saved);
+    records.splice(saved?.step ?? 0);
     await Bun.write(run.file("metrics.jsonl"), records.map((r) => JSON.stringify(r) + "\n").join(""));
-    say(`abft: continuing after step ${saved} of ${settings.train.steps}`);
+    say(`abft: continuing after step ${saved?.step ?? 0} of ${settings.train.steps}`);
   }
   const bar = progress(`train ${settings.train.objective}`, settings.train.steps, "steps");
   bar.update(trainer.state.step);
