@@ -8,6 +8,7 @@ import type { IclPrompt } from "../icl/prompts.ts";
 import { noGrad } from "../tensor/autodiff.ts";
 import { lmHead } from "../tensor/ops.ts";
 import { fromArray, scope } from "../tensor/tensor.ts";
+import { argmax, softmax } from "./metrics.ts";
 
 export interface Predictions {
   /** [n][L] the label tokens' logits at the last position */
@@ -23,19 +24,6 @@ export interface EvalOptions {
   microBatch?: number;
   /** called after each micro-batch with the number of prompts done */
   onProgress?: (done: number, total: number) => void;
-}
-
-export function softmax(xs: readonly number[]): number[] {
-  const m = Math.max(...xs);
-  const e = xs.map((x) => Math.exp(x - m));
-  const s = e.reduce((a, b) => a + b, 0);
-  return e.map((x) => x / s);
-}
-
-export function argmax(xs: readonly number[]): number {
-  let best = 0;
-  for (let i = 1; i < xs.length; i++) if (xs[i] > xs[best]) best = i;
-  return best;
 }
 
 /** Label logits, probabilities and predictions for every prompt. */
@@ -76,7 +64,7 @@ export async function predict(model: LanguageModel, prompts: readonly IclPrompt[
       const ll = Array.from(logits.subarray(from, from + L));
       const i = idx[b];
       out.labelLogits[i] = ll;
-      out.labelProbs[i] = softmax(ll);
+      out.labelProbs[i] = Array.from(softmax(ll));
       out.predicted[i] = argmax(ll);
     });
     done += group.length;
