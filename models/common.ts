@@ -7,7 +7,8 @@
 import { bf16ToF32, f16ToF32, type Tensor as StoredTensor } from "../src/io/safetensors.ts";
 import type { ModelConfig } from "../src/io/config.ts";
 import type { Runtime } from "../src/gpu/runtime.ts";
-import { fromArray, weight, type DType, type Tensor } from "../src/tensor/tensor.ts";
+import { fromArray, scope, weight, type DType, type Tensor } from "../src/tensor/tensor.ts";
+import { checkpoint } from "../src/tensor/autodiff.ts";
 import { isQuantFormat, type QuantFormat } from "../src/ops/quant.ts";
 import { linear } from "../src/tensor/ops.ts";
 import { createLoraAdapter, disposeLoraAdapter, frozenLinear, loraLinear, quantizeTensor, type LoraAdapter, type LoraConfig } from "../src/tensor/lora.ts";
@@ -84,6 +85,59 @@ export interface ForwardResult {
   attLast: Tensor[];
   attFull: Tensor[];
   hiddenStates: Tensor[];
+}
+
+/** What one transformer block gives: the new residual stream and, when asked, its attention. */
+export interface BlockOutput {
+  x: Tensor;
+  attLast: Tensor | null;
+  attFull: Tensor | null;
+}
+
+/** Refuses a batch whose longest prompt exceeds the model's positions. */
+export function checkContext(batch: Batch, config: ModelConfig): void {
+  const longest = Math.max(...batch.lengths);
+  if (longest > config.maxPositions) {
+    throw new Error(`a prompt of ${longest} tokens exceeds ${config.modelType}'s ${config.maxPositions} positions`);
+  }
+}
+
+/**
+ * Runs the n blocks over the residual stream x (which it frees as it goes) and returns the stream
+ * after the last one. One scope per block: its intermediates are freed at its end (the tape keeps
+ * what it saved). With opts.recompute a block keeps only its input and runs again in the backward;
+ * `trains(l)` says whether block l holds parameters that want gradients. Per-layer attention and
+ * hidden states go into res as opts asks.
+ */
+export function runBlocks(
+  x: Tensor,
+  n: number,
+  opts: ForwardOptions,
+  res: ForwardResult,
+  block: (l: number, xin: Tensor) => BlockOutput,
+  trains: (l: number) => boolean,
+): Tensor {
+  for (let l = 0; l < n; l++) {
+    const out = scope((): BlockOutput => {
+      if (!opts.recompute) return block(l, x);
+      const [x2, attLast = null] = checkpoint([x], trains(l), (xin) => {
+        const o = block(l, xin);
+        return o.attLast ? [o.x, o.attLast] : [o.x];
+      });
+      return { x: x2, attLast, attFull: null };
+    });
+    x.free();
+    x = out.x;
+    if (out.attLast) res.attLast.push(out.attLast);
+    if (out.attFull) res.attFull.push(out.attFull);
+    if (opts.hiddenStates && l < n - 1) res.hiddenStates.push(x.retain());
+  }
+  return x;
+}
+
+/** Whether any of these (optional) tensors wants a gradient. */
+export function anyTrained(...ts: (Tensor | undefined)[]): boolean {
+  return ts.some((t) => t?.requiresGrad);
 }
 
 /** Frees every tensor of a forward result (each is owned by the caller). */

@@ -12,10 +12,9 @@ import type { ModelConfig } from "../src/io/config.ts";
 import type { Runtime } from "../src/gpu/runtime.ts";
 import { add, attention, attentionProbs, embedding, gelu, layernorm } from "../src/tensor/ops.ts";
 import type { LoraAdapter, LoraConfig } from "../src/tensor/lora.ts";
-import { scope, weight, type Tensor } from "../src/tensor/tensor.ts";
-import { checkpoint } from "../src/tensor/autodiff.ts";
+import { weight, type Tensor } from "../src/tensor/tensor.ts";
 import {
-  checkNoExtraTensors, disposeAdapters, hostF32, loadWeight, loraParams, makeQkAdapters, maybeQuantize, project, sliceRows, toF32,
+  anyTrained, checkContext, checkNoExtraTensors, disposeAdapters, runBlocks, type BlockOutput, hostF32, loadWeight, loraParams, makeQkAdapters, maybeQuantize, project, sliceRows, toF32,
   transpose2d, uploadWeight, type Batch, type ForwardOptions, type LoadOptions, type TensorSource, type ForwardResult, type LanguageModel, type QkParam,
 } from "./common.ts";
 
@@ -100,42 +99,28 @@ export class Gpt2 implements LanguageModel {
     const HS = C / NH;
     const eps = this.config.normEps;
     const res: ForwardResult = { hidden: null as unknown as Tensor, attLast: [], attFull: [], hiddenStates: [] };
-    const longest = Math.max(...batch.lengths);
-    if (longest > this.config.maxPositions) {
-      throw new Error(`a prompt of ${longest} tokens exceeds gpt2's ${this.config.maxPositions} positions`);
-    }
+    checkContext(batch, this.config);
     let x = embedding(batch.ids, this.wte, { table: this.wpe, positions: batch.positions }); // [B*T, C]
     if (opts.hiddenStates) res.hiddenStates.push(x.retain());
-    for (const [l, blk] of this.blocks.entries()) {
+    const dims = { B, T, NH, NKV: NH, HS };
+    const block = (l: number, xin: Tensor): BlockOutput => {
+      const blk = this.blocks[l];
       const ad = this.adapters?.[l];
-      const block = (xin: Tensor) => {
-        const h = layernorm(xin, blk.ln1.w, blk.ln1.b, eps);
-        const q = project(h, blk.q, blk.qBias, ad?.q); // [B*T, C] = [B, T, NH, HS]
-        const k = project(h, blk.k, blk.kBias, ad?.k);
-        const v = project(h, blk.v, blk.vBias);
-        const dims = { B, T, NH, NKV: NH, HS };
-        const { y, attLast } = attention(q, k, v, batch.lengthsT, dims, !!opts.attLast);
-        const attFull = opts.attFull ? attentionProbs(q, k, v, batch.lengthsT, dims) : null;
-        const x1 = add(xin, project(y, blk.proj, blk.projBias));
-        const m = project(gelu(project(layernorm(x1, blk.ln2.w, blk.ln2.b, eps), blk.fc, blk.fcBias)), blk.fcProj, blk.fcProjBias);
-        return { x: add(x1, m), attLast, attFull };
-      };
-      // one scope per block: its intermediates are freed at its end (the tape keeps what it saved)
-      const out = scope(() => {
-        if (!opts.recompute) return block(x);
-        const trains = [blk.q, blk.k, blk.qBias, blk.kBias, ad?.q.A, ad?.q.B, ad?.k.A, ad?.k.B].some((t) => t?.requiresGrad);
-        const [x2, attLast = null] = checkpoint([x], trains, (xin) => {
-          const o = block(xin);
-          return o.attLast ? [o.x, o.attLast] : [o.x];
-        });
-        return { x: x2, attLast, attFull: null };
-      });
-      x.free();
-      x = out.x;
-      if (out.attLast) res.attLast.push(out.attLast);
-      if (out.attFull) res.attFull.push(out.attFull);
-      if (opts.hiddenStates && l < this.blocks.length - 1) res.hiddenStates.push(x.retain());
-    }
+      const h = layernorm(xin, blk.ln1.w, blk.ln1.b, eps);
+      const q = project(h, blk.q, blk.qBias, ad?.q); // [B*T, C] = [B, T, NH, HS]
+      const k = project(h, blk.k, blk.kBias, ad?.k);
+      const v = project(h, blk.v, blk.vBias);
+      const { y, attLast } = attention(q, k, v, batch.lengthsT, dims, !!opts.attLast);
+      const attFull = opts.attFull ? attentionProbs(q, k, v, batch.lengthsT, dims) : null;
+      const x1 = add(xin, project(y, blk.proj, blk.projBias));
+      const m = project(gelu(project(layernorm(x1, blk.ln2.w, blk.ln2.b, eps), blk.fc, blk.fcBias)), blk.fcProj, blk.fcProjBias);
+      return { x: add(x1, m), attLast, attFull };
+    };
+    const trains = (l: number) => {
+      const [b, ad] = [this.blocks[l], this.adapters?.[l]];
+      return anyTrained(b.q, b.k, b.qBias, b.kBias, ad?.q.A, ad?.q.B, ad?.k.A, ad?.k.B);
+    };
+    x = runBlocks(x, this.blocks.length, opts, res, block, trains);
     res.hidden = layernorm(x, this.lnF.w, this.lnF.b, eps);
     x.free();
     if (opts.hiddenStates) res.hiddenStates.push(res.hidden.retain());

@@ -16,10 +16,9 @@ import type { Runtime } from "../src/gpu/runtime.ts";
 import { ropeInvFreq } from "../src/ref/rotary.ts";
 import { add, attention, attentionProbs, embedding, rmsnorm, rotary, swiglu } from "../src/tensor/ops.ts";
 import type { LoraAdapter, LoraConfig } from "../src/tensor/lora.ts";
-import { scope, type Tensor } from "../src/tensor/tensor.ts";
-import { checkpoint } from "../src/tensor/autodiff.ts";
+import type { Tensor } from "../src/tensor/tensor.ts";
 import {
-  checkNoExtraTensors, disposeAdapters, loadWeight, loraParams, makeQkAdapters, maybeQuantize, project, uploadWeight,
+  anyTrained, checkContext, checkNoExtraTensors, disposeAdapters, runBlocks, type BlockOutput, loadWeight, loraParams, makeQkAdapters, maybeQuantize, project, uploadWeight,
   type Batch, type ForwardOptions, type TensorSource, type ForwardResult, type LanguageModel, type LoadOptions, type QkParam,
 } from "./common.ts";
 
@@ -103,43 +102,29 @@ export class Llama implements LanguageModel {
     const { B, T } = batch;
     const { nHeads: NH, nKvHeads: NKV, headDim: HS, normEps: eps } = this.config;
     const res: ForwardResult = { hidden: null as unknown as Tensor, attLast: [], attFull: [], hiddenStates: [] };
-    const longest = Math.max(...batch.lengths);
-    if (longest > this.config.maxPositions) {
-      throw new Error(`a prompt of ${longest} tokens exceeds ${this.config.modelType}'s ${this.config.maxPositions} positions`);
-    }
+    checkContext(batch, this.config);
     let x = embedding(batch.ids, this.embed); // [B*T, C]
     if (opts.hiddenStates) res.hiddenStates.push(x.retain());
     const dims = { B, T, NH, NKV, HS };
-    for (const [l, ly] of this.layers.entries()) {
+    const block = (l: number, xin: Tensor): BlockOutput => {
+      const ly = this.layers[l];
       const ad = this.adapters?.[l];
-      const block = (xin: Tensor) => {
-        const h = rmsnorm(xin, ly.inputNorm, eps);
-        const q = rotary(project(h, ly.q, ly.qBias, ad?.q), batch.positions, this.invFreq, { B, T, NH, HS });
-        const k = rotary(project(h, ly.k, ly.kBias, ad?.k), batch.positions, this.invFreq, { B, T, NH: NKV, HS });
-        const v = project(h, ly.v, ly.vBias);
-        const { y, attLast } = attention(q, k, v, batch.lengthsT, dims, !!opts.attLast);
-        const attFull = opts.attFull ? attentionProbs(q, k, v, batch.lengthsT, dims) : null;
-        const x1 = add(xin, project(y, ly.o, ly.oBias));
-        const h2 = rmsnorm(x1, ly.postNorm, eps);
-        const mlp = project(swiglu(project(h2, ly.gate, ly.gateBias), project(h2, ly.up, ly.upBias)), ly.down, ly.downBias);
-        return { x: add(x1, mlp), attLast, attFull };
-      };
-      // one scope per block: its intermediates are freed at its end (the tape keeps what it saved)
-      const out = scope(() => {
-        if (!opts.recompute) return block(x);
-        const trains = [ly.q, ly.k, ly.qBias, ly.kBias, ad?.q.A, ad?.q.B, ad?.k.A, ad?.k.B].some((t) => t?.requiresGrad);
-        const [x2, attLast = null] = checkpoint([x], trains, (xin) => {
-          const o = block(xin);
-          return o.attLast ? [o.x, o.attLast] : [o.x];
-        });
-        return { x: x2, attLast, attFull: null };
-      });
-      x.free();
-      x = out.x;
-      if (out.attLast) res.attLast.push(out.attLast);
-      if (out.attFull) res.attFull.push(out.attFull);
-      if (opts.hiddenStates && l < this.layers.length - 1) res.hiddenStates.push(x.retain());
-    }
+      const h = rmsnorm(xin, ly.inputNorm, eps);
+      const q = rotary(project(h, ly.q, ly.qBias, ad?.q), batch.positions, this.invFreq, { B, T, NH, HS });
+      const k = rotary(project(h, ly.k, ly.kBias, ad?.k), batch.positions, this.invFreq, { B, T, NH: NKV, HS });
+      const v = project(h, ly.v, ly.vBias);
+      const { y, attLast } = attention(q, k, v, batch.lengthsT, dims, !!opts.attLast);
+      const attFull = opts.attFull ? attentionProbs(q, k, v, batch.lengthsT, dims) : null;
+      const x1 = add(xin, project(y, ly.o, ly.oBias));
+      const h2 = rmsnorm(x1, ly.postNorm, eps);
+      const mlp = project(swiglu(project(h2, ly.gate, ly.gateBias), project(h2, ly.up, ly.upBias)), ly.down, ly.downBias);
+      return { x: add(x1, mlp), attLast, attFull };
+    };
+    const trains = (l: number) => {
+      const [ly, ad] = [this.layers[l], this.adapters?.[l]];
+      return anyTrained(ly.q, ly.k, ly.qBias, ly.kBias, ad?.q.A, ad?.q.B, ad?.k.A, ad?.k.B);
+    };
+    x = runBlocks(x, this.layers.length, opts, res, block, trains);
     res.hidden = rmsnorm(x, this.norm, eps);
     x.free();
     if (opts.hiddenStates) res.hiddenStates.push(res.hidden.retain());
