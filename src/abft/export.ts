@@ -9,6 +9,25 @@ import type { ModelConfig } from "../io/config.ts";
 import { bf16ToF32, Checkpoint, f16ToF32, writeSafetensors, type TensorToWrite } from "../io/safetensors.ts";
 import { AbftError } from "../gpu/errors.ts";
 
+/** The LoRA scale alpha/r of a run's trained tensors (0 when it trained the matrices themselves). */
+export function loraScale(trained: Checkpoint): number {
+  return trained.has("layers.0.q_lora_A") ? Number(trained.metadata.lora_alpha) / trained.info("layers.0.q_lora_A").shape[0] : 0;
+}
+
+/** W += scale · B·A in place for layer l's W_Q or W_K (W [N, K], A [r, K], B [N, r] of a LoRA run). */
+export function addLoraUpdate(W: Float32Array, trained: Checkpoint, l: number, which: "q" | "k", scale: number): Float32Array {
+  const A = trained.getF32(`layers.${l}.${which}_lora_A`), B = trained.getF32(`layers.${l}.${which}_lora_B`);
+  const rank = trained.info(`layers.${l}.${which}_lora_A`).shape[0];
+  const K = A.length / rank, N = B.length / rank;
+  for (let n = 0; n < N; n++) {
+    for (let j = 0; j < rank; j++) {
+      const b = scale * B[n * rank + j];
+      if (b !== 0) for (let k = 0; k < K; k++) W[n * K + k] += b * A[j * K + k];
+    }
+  }
+  return W;
+}
+
 /** base tensor name → a function that merges the trained tensors into it */
 type Merge = (base: Float32Array, shape: number[]) => Float32Array;
 
@@ -21,8 +40,8 @@ function asF32(t: { dtype: string; data: Float32Array | Uint16Array }): Float32A
 function merges(config: ModelConfig, trained: Checkpoint, base: Checkpoint): Map<string, Merge> {
   const out = new Map<string, Merge>();
   const get = (n: string) => (trained.has(n) ? trained.getF32(n) : null);
-  const lora = trained.has("layers.0.q_lora_A");
-  const scale = lora ? Number(trained.metadata.lora_alpha) / trained.info("layers.0.q_lora_A").shape[0] : 0;
+  const scale = loraScale(trained);
+  const lora = scale !== 0;
   const baseQK = (l: number, which: "q" | "k"): Float32Array => {
     if (config.modelType !== "gpt2") return asF32(base.get(`model.layers.${l}.self_attn.${which}_proj.weight`));
     const prefix = base.has("transformer.wte.weight") ? "transformer." : "";
@@ -33,21 +52,7 @@ function merges(config: ModelConfig, trained: Checkpoint, base: Checkpoint): Map
     for (let i = 0; i < C; i++) for (let o = 0; o < C; o++) out[o * C + i] = w[i * 3 * C + block * C + o];
     return out;
   };
-  /** W + s·B·A for a LoRA-trained layer (W [N, K], A [r, K], B [N, r]) */
-  const merged = (l: number, which: "q" | "k"): Float32Array => {
-    const W = baseQK(l, which);
-    const A = get(`layers.${l}.${which}_lora_A`)!, B = get(`layers.${l}.${which}_lora_B`)!;
-    const rank = trained.info(`layers.${l}.${which}_lora_A`).shape[0];
-    const K = A.length / rank, N = B.length / rank;
-    for (let n = 0; n < N; n++) {
-      for (let j = 0; j < rank; j++) {
-        const b = scale * B[n * rank + j];
-        if (b === 0) continue;
-        for (let k = 0; k < K; k++) W[n * K + k] += b * A[j * K + k];
-      }
-    }
-    return W;
-  };
+  const merged = (l: number, which: "q" | "k"): Float32Array => addLoraUpdate(baseQK(l, which), trained, l, which, scale);
   for (let l = 0; l < config.nLayers; l++) {
     const q = lora ? merged(l, "q") : get(`layers.${l}.q`), k = lora ? merged(l, "k") : get(`layers.${l}.k`);
     const qb = get(`layers.${l}.q_bias`), kb = get(`layers.${l}.k_bias`);

@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { trainedName } from "../abft/run_dir.ts";
+import { addLoraUpdate, loraScale } from "../abft/export.ts";
 import { contourFigure } from "../analysis/figures_accuracy.ts";
 import { writeFigure } from "../analysis/run_figures.ts";
 import { AbftError } from "../gpu/errors.ts";
@@ -71,19 +72,11 @@ export function registerInterpolate(program: Command): void {
       /** the direction θ − θ0 of each parameter (zero where the run did not train it) */
       const load = (file: string) => {
         const ck = Checkpoint.open(file);
-        const lora = ck.has("layers.0.q_lora_A");
-        const scale = lora ? Number(ck.metadata.lora_alpha) / ck.info("layers.0.q_lora_A").shape[0] : 0;
+        const scale = loraScale(ck);
+        const lora = scale !== 0;
         const out = params.map((p, i) => {
           const d = new Float32Array(base[i].length);
-          if (lora && (p.kind === "q" || p.kind === "k")) {
-            const A = ck.getF32(`layers.${p.layer}.${p.kind}_lora_A`), B = ck.getF32(`layers.${p.layer}.${p.kind}_lora_B`);
-            const r = ck.info(`layers.${p.layer}.${p.kind}_lora_A`).shape[0], K = A.length / r, N = B.length / r;
-            for (let n = 0; n < N; n++) for (let j = 0; j < r; j++) {
-              const b = scale * B[n * r + j];
-              if (b !== 0) for (let k = 0; k < K; k++) d[n * K + k] += b * A[j * K + k];
-            }
-            return d;
-          }
+          if (lora && (p.kind === "q" || p.kind === "k")) return addLoraUpdate(d, ck, p.layer, p.kind, scale);
           const name = trainedName(p);
           if (!ck.has(name)) {
             if (p.kind === "q" || p.kind === "k") throw new AbftError(`${file} has no ${name}: not trained from the same base model`, "BAD_RUN_DIR");
