@@ -21,35 +21,18 @@ import { lmHeadBackward as lmBackwardRef, lmHeadForward as lmForwardRef } from "
 import { matmulBackward as backwardRef, matmulForward as forwardRef } from "../../src/ref/matmul.ts";
 import { Rng } from "../../src/util/random.ts";
 import type { BenchCase } from "./types.ts";
-import { oncePerRuntime } from "../lib/bench_inputs.ts";
-
-const TILE = 1 << 20; // values per random block
-const ROWS = 160 * 32; // tokens x prompts of an ABFT batch
-
-function check(got: ArrayLike<number>, want: ArrayLike<number>, L: number, what: string): void {
-  const atol = 4 * 2 ** -23 * L; // see sumTol in test/kernels/matmul.test.ts
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.abs(got[i] - want[i]);
-    if (!(d <= atol + 1e-5 * Math.abs(want[i]))) throw new Error(`${what}: [${i}] got ${got[i]} want ${want[i]}`);
-  }
-}
+import { checkReduction, oncePerRuntime, randomBuffer, repeatTile, ROWS, TILE } from "../lib/bench_inputs.ts";
 
 /** An exact-size buffer of n f32 values: a random block repeated. */
 function randomF32(rt: Runtime, n: number, rng: Rng, label: string): GpuBuffer {
-  const tile = rng.normalF32(Math.min(n, TILE), 0.5);
-  const b = rt.pool.allocate(n * 4, label);
-  for (let off = 0; off < n; off += tile.length) rt.write(b, tile.subarray(0, Math.min(tile.length, n - off)), off * 4);
-  return b;
+  return randomBuffer(rt, n, rng, label, 0.5);
 }
 
 /** An exact-size weight of n values stored as dtype (a random block repeated). */
 function randomWeight(rt: Runtime, n: number, dtype: WeightDtype, rng: Rng, label: string): GpuBuffer {
   if (dtype === "f32") return randomF32(rt, n, rng, label);
   const words = packHalves(rng.normalF32(2 * Math.min(Math.ceil(n / 2), TILE), 0.05), dtype);
-  const total = Math.ceil(n / 2);
-  const b = rt.pool.allocate(total * 4, label);
-  for (let off = 0; off < total; off += words.length) rt.write(b, words.subarray(0, Math.min(words.length, total - off)), off * 4);
-  return b;
+  return repeatTile(rt, Math.ceil(n / 2), words, label);
 }
 
 // ---- correctness checks (once per runtime) ----------------------------------------------------
@@ -67,26 +50,26 @@ async function checkAll(rt: Runtime): Promise<void> {
     const [INP, DOUT, B, W] = [inp, dout, bias, data].map((x) => rt.upload(x));
     const OUT = rt.pool.acquire(M * N * 4), DINP = rt.pool.acquire(M * K * 4);
     matmulForward(rt, { out: OUT, inp: INP, weight: W, bias: B }, { M, N, K, dtype });
-    check(await rt.readF32(OUT, M * N), forwardRef(inp, w, bias, { M, N, K }), K, `matmul_forward ${dtype}`);
+    checkReduction(await rt.readF32(OUT, M * N), forwardRef(inp, w, bias, { M, N, K }), K, `matmul_forward ${dtype}`);
     matmulBackwardInput(rt, { dinp: DINP, dout: DOUT, weight: W }, { M, N, K, dtype });
     const g = backwardRef(dout, inp, w, { M, N, K });
-    check(await rt.readF32(DINP, M * K), g.dinp, N, `matmul_backward_input ${dtype}`);
+    checkReduction(await rt.readF32(DINP, M * K), g.dinp, N, `matmul_backward_input ${dtype}`);
     if (dtype === "f32") {
       const DW = rt.upload(new Float32Array(N * K)), DB = rt.upload(new Float32Array(N));
       const scratch = rt.pool.acquire(matmulWeightGradScratchBytes({ M, N, K, splits: 3 }));
       matmulBackwardWeight(rt, { dweight: DW, dout: DOUT, inp: INP, dbias: DB, scratch }, { M, N, K, splits: 3 });
-      check(await rt.readF32(DW, N * K), g.dweight, M, "matmul_backward_weight");
-      check(await rt.readF32(DB, N), g.dbias, M, "matmul_backward_weight dbias");
+      checkReduction(await rt.readF32(DW, N * K), g.dweight, M, "matmul_backward_weight");
+      checkReduction(await rt.readF32(DB, N), g.dbias, M, "matmul_backward_weight dbias");
       for (const b of [DW, DB, scratch]) rt.pool.release(b);
     }
     // LM head: the weight as a [V = N, C = K] vocabulary table, h = inp
     const rows = Uint32Array.from(rng.sample(M, 9)), cols = Uint32Array.from([3, 0, 69, 3, 41]);
     const ROWSB = rt.upload(rows), COLSB = rt.upload(cols), LOGITS = rt.pool.acquire(9 * N * 4);
     lmHeadForward(rt, { logits: LOGITS, h: INP, weight: W, rows: ROWSB }, { R: 9, C: K, M, V: N, dtype });
-    check(await rt.readF32(LOGITS, 9 * N), lmForwardRef(inp, w, rows, null, K, N), K, `lm_head_forward ${dtype}`);
+    checkReduction(await rt.readF32(LOGITS, 9 * N), lmForwardRef(inp, w, rows, null, K, N), K, `lm_head_forward ${dtype}`);
     const DH = rt.upload(new Float32Array(M * K));
     lmHeadBackward(rt, { dh: DH, dlogits: DOUT, weight: W, rows: ROWSB, cols: COLSB }, { R: 9, J: 5, C: K, M, V: N, dtype });
-    check(await rt.readF32(DH, M * K), lmBackwardRef(dout, w, rows, cols, M, K, N), 5, `lm_head_backward ${dtype}`);
+    checkReduction(await rt.readF32(DH, M * K), lmBackwardRef(dout, w, rows, cols, M, K, N), 5, `lm_head_backward ${dtype}`);
     for (const b of [INP, DOUT, B, W, OUT, DINP, ROWSB, COLSB, LOGITS, DH]) rt.pool.release(b);
   }
 }

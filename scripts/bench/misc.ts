@@ -13,23 +13,14 @@ import { packHalves, unpackHalves } from "../../src/ref/dtype.ts";
 import { embeddingForward as embeddingRef } from "../../src/ref/embedding.ts";
 import { Rng } from "../../src/util/random.ts";
 import type { BenchCase } from "./types.ts";
+import { repeatTile, TILE } from "../lib/bench_inputs.ts";
 
-const TILE = 1 << 20; // floats per random block
 
 function check(got: ArrayLike<number>, want: ArrayLike<number>, rtol: number, atol: number, what: string): void {
   for (let i = 0; i < want.length; i++) {
     const d = Math.abs(got[i] - want[i]);
     if (!(d <= atol + rtol * Math.abs(want[i]))) throw new Error(`${what}: [${i}] got ${got[i]} want ${want[i]}`);
   }
-}
-
-/** An exact-size buffer of `words` 32-bit words holding `tile` repeated. */
-function tiled(rt: Runtime, words: number, tile: Float32Array | Uint32Array, label: string): GpuBuffer {
-  const b = rt.pool.allocate(words * 4, label);
-  for (let off = 0; off < words; off += tile.length) {
-    rt.write(b, tile.subarray(0, Math.min(tile.length, words - off)), off * 4);
-  }
-  return b;
 }
 
 // ---- embedding --------------------------------------------------------------------------------
@@ -60,7 +51,7 @@ function embeddingCase(N: number, C: number, V: number, dtype: EmbeddingDtype, q
       const rng = new Rng(2);
       const block = rng.normalF32(TILE);
       const words = dtype === "f32" ? V * C : Math.ceil((V * C) / 2);
-      const wte = tiled(rt, words, dtype === "f32" ? block : packHalves(block, dtype), "bench-wte");
+      const wte = repeatTile(rt, words, dtype === "f32" ? block : packHalves(block, dtype), "bench-wte");
       const ids = rt.upload(Uint32Array.from({ length: N }, () => rng.int(V)));
       const out = rt.pool.allocate(N * C * 4, "bench-emb-out");
       return {
@@ -100,7 +91,7 @@ function crossentropyCase(R: number, V: number, backward: boolean, quick = false
     async setup(rt) {
       await checkCrossentropy(rt);
       const rng = new Rng(4);
-      const logits = tiled(rt, R * V, rng.normalF32(Math.min(TILE, R * V), 3), "bench-logits");
+      const logits = repeatTile(rt, R * V, rng.normalF32(Math.min(TILE, R * V), 3), "bench-logits");
       const targets = rt.upload(Uint32Array.from({ length: R }, () => rng.int(V)));
       const dloss = rt.upload(rng.normalF32(R));
       const loss = rt.pool.acquire(R * 4), lse = rt.pool.acquire(R * 4);
@@ -150,10 +141,10 @@ function adamCase(N: number, quick = false): BenchCase {
     async setup(rt) {
       await checkAdam(rt);
       const rng = new Rng(6);
-      const param = tiled(rt, N, rng.normalF32(Math.min(TILE, N), 0.02), "bench-param");
-      const grad = tiled(rt, N, rng.normalF32(Math.min(TILE, N)), "bench-grad");
-      const m = tiled(rt, N, new Float32Array(Math.min(TILE, N)), "bench-m");
-      const v = tiled(rt, N, new Float32Array(Math.min(TILE, N)), "bench-v");
+      const param = repeatTile(rt, N, rng.normalF32(Math.min(TILE, N), 0.02), "bench-param");
+      const grad = repeatTile(rt, N, rng.normalF32(Math.min(TILE, N)), "bench-grad");
+      const m = repeatTile(rt, N, new Float32Array(Math.min(TILE, N)), "bench-m");
+      const v = repeatTile(rt, N, new Float32Array(Math.min(TILE, N)), "bench-v");
       let t = 0;
       return {
         run: () => adamUpdate(rt, { param, grad, m, v }, N, ++t, BENCH_ADAM, 1 / 32),
@@ -187,8 +178,8 @@ function axpyCase(N: number, quick = false): BenchCase {
     async setup(rt) {
       await checkAxpy(rt);
       const rng = new Rng(8);
-      const x = tiled(rt, N, rng.normalF32(Math.min(TILE, N)), "bench-x");
-      const y = tiled(rt, N, rng.normalF32(Math.min(TILE, N)), "bench-y");
+      const x = repeatTile(rt, N, rng.normalF32(Math.min(TILE, N)), "bench-x");
+      const y = repeatTile(rt, N, rng.normalF32(Math.min(TILE, N)), "bench-y");
       return {
         run: () => axpy(rt, y, x, 1e-3, N),
         cleanup: () => {

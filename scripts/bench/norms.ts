@@ -10,8 +10,8 @@ import * as actRef from "../../src/ref/activations.ts";
 import * as normRef from "../../src/ref/norms.ts";
 import { Rng } from "../../src/util/random.ts";
 import type { BenchCase } from "./types.ts";
+import { repeatTile, TILE } from "../lib/bench_inputs.ts";
 
-const TILE = 1 << 20; // floats per random block
 const EPS = 1e-5;
 
 function check(got: ArrayLike<number>, want: ArrayLike<number>, what: string, atol = 1e-4): void {
@@ -23,10 +23,7 @@ function check(got: ArrayLike<number>, want: ArrayLike<number>, what: string, at
 
 /** An exact-size buffer of n floats holding a random block (mean `shift`) repeated. */
 function tiled(rt: Runtime, rng: Rng, n: number, label: string, shift = 0): GpuBuffer {
-  const tile = rng.normalF32(Math.min(n, TILE)).map((v) => v + shift);
-  const b = rt.pool.allocate(n * 4, label);
-  for (let off = 0; off < n; off += tile.length) rt.write(b, tile.subarray(0, Math.min(tile.length, n - off)), off * 4);
-  return b;
+  return repeatTile(rt, n, rng.normalF32(Math.min(n, TILE)).map((v) => v + shift), label);
 }
 
 /** Runs layernorm or rmsnorm forward and backward (with parameter gradients) at N=5, C=163 against src/ref. */

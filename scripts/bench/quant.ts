@@ -17,26 +17,13 @@ import { matmulBackward as backwardRef, matmulForward as forwardRef } from "../.
 import { dequantizeRef, quantizeRef } from "../../src/ref/quant.ts";
 import { Rng } from "../../src/util/random.ts";
 import type { BenchCase } from "./types.ts";
-import { oncePerRuntime } from "../lib/bench_inputs.ts";
-
-const TILE = 1 << 20; // values per random block
-const ROWS = 160 * 32; // tokens x prompts of an ABFT batch
-
-function check(got: ArrayLike<number>, want: ArrayLike<number>, L: number, what: string): void {
-  const atol = 4 * 2 ** -23 * L; // see sumTol in test/kernels/matmul.test.ts
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.abs(got[i] - want[i]);
-    if (!(d <= atol + 1e-5 * Math.abs(want[i]))) throw new Error(`${what}: [${i}] got ${got[i]} want ${want[i]}`);
-  }
-}
+import { checkReduction, oncePerRuntime, repeatTile, ROWS, TILE } from "../lib/bench_inputs.ts";
 
 /** An exact-size buffer of n words: a random block (f32 values, or bf16 pairs) repeated. */
 function randomWords(rt: Runtime, n: number, rng: Rng, label: string, bf16 = false): GpuBuffer {
   const values = rng.normalF32(2 * Math.min(n, TILE), 0.05);
   const tile = bf16 ? packHalves(values, "bf16") : values.subarray(0, Math.min(n, TILE));
-  const b = rt.pool.allocate(n * 4, label);
-  for (let off = 0; off < n; off += tile.length) rt.write(b, tile.subarray(0, Math.min(tile.length, n - off)), off * 4);
-  return b;
+  return repeatTile(rt, n, tile, label);
 }
 
 /** A random weight [N, K] quantized on the GPU (exact-size buffer). */
@@ -69,9 +56,9 @@ async function checkAll(rt: Runtime): Promise<void> {
     const [INP, DOUT, B] = [inp, dout, bias].map((x) => rt.upload(x));
     const OUT = rt.pool.acquire(M * N * 4), DINP = rt.pool.acquire(M * K * 4);
     matmulQuantForward(rt, { out: OUT, inp: INP, weight: W, bias: B }, { M, N, K, format });
-    check(await rt.readF32(OUT, M * N), forwardRef(inp, w, bias, { M, N, K }), K, `matmul_quant_forward ${format}`);
+    checkReduction(await rt.readF32(OUT, M * N), forwardRef(inp, w, bias, { M, N, K }), K, `matmul_quant_forward ${format}`);
     matmulQuantBackwardInput(rt, { dinp: DINP, dout: DOUT, weight: W }, { M, N, K, format });
-    check(await rt.readF32(DINP, M * K), backwardRef(dout, inp, w, { M, N, K }).dinp, N, `matmul_quant_backward_input ${format}`);
+    checkReduction(await rt.readF32(DINP, M * K), backwardRef(dout, inp, w, { M, N, K }).dinp, N, `matmul_quant_backward_input ${format}`);
     for (const b of [SRC, INP, DOUT, B, OUT, DINP]) rt.pool.release(b);
     rt.pool.destroy(W);
   }
