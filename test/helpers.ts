@@ -1,6 +1,7 @@
 // Shared test helpers: the GPU runtime (refusing Dawn's null adapter), fresh seeds, and an
 // llm.c-style comparison that reports the first mismatches and the largest error.
 import { expect } from "bun:test";
+import { adapterLine } from "../src/gpu/device.ts";
 import { getRuntime, type Runtime } from "../src/gpu/runtime.ts";
 import { freshSeed, Rng } from "../src/util/random.ts";
 
@@ -10,8 +11,13 @@ export const SHARED = new URL("../../shared/", import.meta.url).pathname;
 export async function gpuRuntime(): Promise<Runtime> {
   const rt = await getRuntime();
   if (rt.gpu.adapter.backend === "null") throw new Error("tests refuse Dawn's null adapter");
+  if (!announced) {
+    announced = true;
+    console.log(`GPU tests run on: ${adapterLine(rt.gpu.adapter)}`);
+  }
   return rt;
 }
+let announced = false;
 
 /** A fresh random generator; its seed is printed so that a failing case can be replayed (SEED=...). */
 export function testRng(label: string): Rng {
