@@ -16,6 +16,7 @@ import { isQuantFormat, QUANT_FORMATS, type QuantFormat } from "../ops/quant.ts"
 import { estimateMemory, planMemory } from "../abft/memory.ts";
 import { parameterCount } from "../../models/common.ts";
 import type { ModelConfig } from "../io/config.ts";
+import type { ModelSource } from "../io/model_source.ts";
 import { adapterLine } from "../gpu/device.ts";
 import { getRuntime } from "../gpu/runtime.ts";
 import type { IclPrompt } from "../icl/prompts.ts";
@@ -176,17 +177,19 @@ async function parameterShift(trainer: Trainer, initial: Float32Array[]): Promis
 export async function runJob(o: RunOptions): Promise<void> {
   let settings: RunSettings;
   let run: RunDir;
+  let src: ModelSource;
   if (o.resume) {
     if (!existsSync(o.resume)) throw new AbftError(`--resume ${o.resume}: no such run directory`, "BAD_RUN_DIR");
     run = new RunDir(o.resume);
     settings = run.readJson<RunSettings>("config.json");
     say(`abft: resuming ${o.resume}`);
+    const m = settings.model_source;
+    src = await resolveWithProgress(m.dir && existsSync(m.dir) ? m.dir : settings.model, m.revision);
   } else {
-    const src0 = await resolveWithProgress(o.model, o.revision);
-    settings = settingsFrom(o, src0);
+    src = await resolveWithProgress(o.model, o.revision);
+    settings = settingsFrom(o, src);
     run = new RunDir(o.out ?? defaultRunDir(o.model, o.task));
   }
-  const src = await resolveWithProgress(settings.model_source.dir && existsSync(settings.model_source.dir) ? settings.model_source.dir : settings.model, settings.model_source.revision);
   const rt = await getRuntime();
   say(`abft: ${adapterLine(rt.gpu.adapter)}; run directory ${run.path}`);
   const tp = await taskPrompts(
