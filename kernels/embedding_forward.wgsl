@@ -10,14 +10,17 @@
 // wte and wpe share one dtype. Ids and positions are clamped to V-1 and P-1 so a bad id never reads
 // out of bounds (the host checks ids before upload; clamping only keeps the GPU safe). When usePos
 // is 0, wpe and pos are not read (bind any buffers, e.g. wte and ids again: both are read-only).
-// Bindings: 0 Params {N, C, V, P, usePos}, 1 ids (read), 2 pos (read), 3 wte (read), 4 wpe (read),
-//           5 out (write).
+// A table larger than one storage binding is bound a slice at a time: the binding holds table rows
+// [row0, row0 + rows) (row0 at an aligned byte offset), and a dispatch writes only the tokens whose
+// id falls in that slice; one dispatch per slice covers every token once. Unsliced: row0 = 0, rows = V.
+// Bindings: 0 Params {N, C, V, P, usePos, row0, rows}, 1 ids (read), 2 pos (read), 3 wte (read),
+//           4 wpe (read), 5 out (write).
 // Workgroup: 256 threads; thread i of the flattened grid owns 4 consecutive channels of one token
 //   (t = i / ceil(C/4)), so a warp reads and writes contiguous rows. 2-D grid (see grid1d) for
 //   N*ceil(C/4) beyond 65535 workgroups.
 // Embeddings are frozen in this project: there is no embedding_backward.
 
-struct Params { N: u32, C: u32, V: u32, P: u32, usePos: u32 }
+struct Params { N: u32, C: u32, V: u32, P: u32, usePos: u32, row0: u32, rows: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> ids: array<u32>;
@@ -56,8 +59,13 @@ fn store(s: Slot, v: vec4<f32>) {
   }
 }
 
+// the (clamped) id of token t, as a row of the bound slice; rows past the slice when not in it
 fn rowOf(t: u32) -> u32 {
-  return min(ids[t], p.V - 1u);
+  return min(ids[t], p.V - 1u) - p.row0; // wraps to a huge value below the slice
+}
+
+fn inSlice(t: u32) -> bool {
+  return rowOf(t) < p.rows;
 }
 
 fn posOf(t: u32) -> u32 {
@@ -81,7 +89,7 @@ fn loadF32(useWpe: bool, e: u32, n: u32) -> vec4<f32> {
 @compute @workgroup_size(WG)
 fn forward_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let s = slot(gid, nwg);
-  if (s.n == 0u) {
+  if (s.n == 0u || !inSlice(s.t)) {
     return;
   }
   var v = loadF32(false, rowOf(s.t) * p.C + s.c0, s.n);
@@ -131,7 +139,7 @@ fn f16ToF32(h: vec4<u32>) -> vec4<f32> {
 @compute @workgroup_size(WG)
 fn forward_bf16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let s = slot(gid, nwg);
-  if (s.n == 0u) {
+  if (s.n == 0u || !inSlice(s.t)) {
     return;
   }
   var v = bf16ToF32(loadHalves(false, rowOf(s.t) * p.C + s.c0, s.n));
@@ -144,7 +152,7 @@ fn forward_bf16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 @compute @workgroup_size(WG)
 fn forward_f16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let s = slot(gid, nwg);
-  if (s.n == 0u) {
+  if (s.n == 0u || !inSlice(s.t)) {
     return;
   }
   var v = f16ToF32(loadHalves(false, rowOf(s.t) * p.C + s.c0, s.n));

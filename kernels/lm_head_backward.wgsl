@@ -11,7 +11,10 @@
 //   rows against the whole vocabulary (R = 32, J = 50257: 10 output tiles at C = 1280) still fill
 //   the GPU. With splits = 1 entry `main` adds into dh directly; with splits > 1 it WRITES partial
 //   sums to scratch and entry `reduce` adds their sum into dh.
-// Bindings: 0 Params {R, J, C, M, V, allCols, splits, chunk, dtype}, 1 dlogits (read), 2 weight (read, u32),
+// Vocabulary slices (as in lm_head_forward): the bound weight holds ids v0 .. v0+V-1; allCols = 1
+//   reads dlogits columns v0 + j of rows `ldl` floats long; allCols = 0 reads row cols[j] - v0 (zero
+//   outside the slice). Every slice adds into dh. Unsliced: v0 = 0, ldl = J.
+// Bindings: 0 Params {R, J, C, M, V, allCols, splits, chunk, dtype, v0, ldl}, 1 dlogits (read), 2 weight (read, u32),
 //   3 rows (read), 4 cols (read; unread when allCols = 1: bind rows again), 5 dh (read_write),
 //   6 scratch (read_write; untouched when splits = 1: bind any other writable buffer).
 // Entry `main`: 256 threads own a 32x128 tile of the gradient (rows r x channels c); thread
@@ -24,7 +27,7 @@
 //   workgroup (index = gid.x + gid.y·num_workgroups.x·256).
 // Shared code: lib/lm_head_tile.wgsl (tiles, micro-kernel), lib/weights.wgsl.
 
-struct Params { R: u32, J: u32, C: u32, M: u32, V: u32, allCols: u32, splits: u32, chunk: u32, dtype: u32 }
+struct Params { R: u32, J: u32, C: u32, M: u32, V: u32, allCols: u32, splits: u32, chunk: u32, dtype: u32, v0: u32, ldl: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> dlogits: array<f32>;
@@ -51,7 +54,7 @@ fn weightOf(j: u32, jEnd: u32, c: u32, cOk: bool) -> f32 {
   if (cOk && j < jEnd) {
     var v = j;
     if (p.allCols == 0u) {
-      v = cols[j];
+      v = cols[j] - p.v0; // wraps past V below the slice
     }
     if (v < p.V) {
       return weightAt(v * p.C + c);
@@ -113,8 +116,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   let lr = lid >> 4u;
   let aOk0 = r0 + lr < R;
   let aOk1 = r0 + lr + 16u < R;
-  let aOff0 = (r0 + lr) * J;
-  let aOff1 = (r0 + lr + 16u) * J;
+  var colBase = 0u; // where column 0 of this slice sits in a dlogits row
+  if (p.allCols != 0u) {
+    colBase = p.v0;
+  }
+  let aOff0 = (r0 + lr) * p.ldl + colBase;
+  let aOff1 = (r0 + lr + 16u) * p.ldl + colBase;
   let sq = lr >> 2u;
   let sc = lr & 3u;
   // B (weight) load roles: channel c0 + bc of the weight rows of columns j + br + 2i

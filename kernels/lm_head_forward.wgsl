@@ -6,7 +6,13 @@
 //   bf16 or f16 (Params.dtype 0/1/2; 16-bit values two per u32 word, element 2j in the low 16 bits,
 //   little-endian as safetensors; bf16 = bits << 16, f16 via unpack2x16float); logits f32 [R, J].
 //   Out-of-range indices (rows[r] >= M, v(j) >= V) read as zero rows instead of out of bounds.
-// Bindings: 0 Params {R, J, C, M, V, allCols, dtype}, 1 h (read), 2 weight (read, u32), 3 rows (read),
+// Vocabulary slices: a weight larger than one storage binding is bound a slice of rows at a time
+//   (kernels see V rows, vocabulary ids v0 .. v0+V-1; v0 = 0 when unsliced). allCols = 1: J = V,
+//   column j is id v0 + j, written at column v0 + j of logits rows `ldl` floats long (the whole
+//   vocabulary). allCols = 0: column j reads row cols[j] - v0 (zero when outside the slice); with
+//   accumulate = 1 the products are ADDED to logits (the host sums the slices: the slice holding
+//   an id adds its product, the others add exact zeros). Unsliced: v0 = 0, ldl = J, accumulate = 0.
+// Bindings: 0 Params {R, J, C, M, V, allCols, dtype, v0, ldl, accumulate}, 1 h (read), 2 weight (read, u32), 3 rows (read),
 //   4 cols (read; not read when allCols = 1: bind rows again), 5 logits (write).
 // Workgroup: 256 threads own a 32x128 tile of logits (rows r x cols j); thread (tx, ty) =
 //   (lid % 32, lid / 32) owns rows 4ty..4ty+3 x cols 4tx..4tx+3. C is walked in steps of BK = 16
@@ -18,7 +24,7 @@
 // Backward (lm_head_backward) needs rows, cols, the weight, and dlogits; the weight is frozen.
 // Shared code: lib/lm_head_tile.wgsl (tiles, micro-kernel), lib/weights.wgsl.
 
-struct Params { R: u32, J: u32, C: u32, M: u32, V: u32, allCols: u32, dtype: u32 }
+struct Params { R: u32, J: u32, C: u32, M: u32, V: u32, allCols: u32, dtype: u32, v0: u32, ldl: u32, accumulate: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> h: array<f32>;
@@ -55,7 +61,7 @@ fn colOffset(j: u32) -> vec2<u32> {
   if (j < p.J) {
     var v = j;
     if (p.allCols == 0u) {
-      v = cols[j];
+      v = cols[j] - p.v0; // wraps past V below the slice
     }
     if (v < p.V) {
       return vec2<u32>(v * p.C, 1u);
@@ -64,18 +70,29 @@ fn colOffset(j: u32) -> vec2<u32> {
   return vec2<u32>(0u, 0u);
 }
 
-// logits[rowBase + col .. col + 3] = v, the columns < J
-fn store4(rowBase: u32, col: u32, v: vec4<f32>) {
-  let i = rowBase + col;
-  if (col + 3u < p.J) {
-    logits[i] = v.x;
-    logits[i + 1u] = v.y;
-    logits[i + 2u] = v.z;
-    logits[i + 3u] = v.w;
+// logits[rowBase + col .. col + 3] = v (or += v), the columns < J
+fn put(i: u32, x: f32) {
+  if (p.accumulate != 0u) {
+    logits[i] += x;
   } else {
-    if (col < p.J) { logits[i] = v.x; }
-    if (col + 1u < p.J) { logits[i + 1u] = v.y; }
-    if (col + 2u < p.J) { logits[i + 2u] = v.z; }
+    logits[i] = x;
+  }
+}
+
+fn store4(rowBase: u32, col: u32, v: vec4<f32>) {
+  var i = rowBase + col;
+  if (p.allCols != 0u) {
+    i += p.v0;
+  }
+  if (col + 3u < p.J) {
+    put(i, v.x);
+    put(i + 1u, v.y);
+    put(i + 2u, v.z);
+    put(i + 3u, v.w);
+  } else {
+    if (col < p.J) { put(i, v.x); }
+    if (col + 1u < p.J) { put(i + 1u, v.y); }
+    if (col + 2u < p.J) { put(i + 2u, v.z); }
   }
 }
 
@@ -148,7 +165,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) l
   var r = r0 + 4u * ty;
   for (var i = 0u; i < 4u; i++) {
     if (r < p.R) {
-      store4(r * p.J, j, acc[0]);
+      store4(r * p.ldl, j, acc[0]);
     }
     lmNextRow(&acc);
     r += 1u;

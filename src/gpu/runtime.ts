@@ -17,11 +17,24 @@ const PARAM_SLOTS = 4096; // dispatches per submit before an automatic flush
 // per training step, resident memory rising with them); a bound keeps memory flat.
 const MAX_BIND_GROUPS = 8192;
 
+/**
+ * Part of a buffer bound on its own: bytes [offset, offset + size). The offset must be a multiple
+ * of the adapter's minStorageBufferOffsetAlignment. This is how a tensor larger than one storage
+ * binding (a 128k-token vocabulary table) is read a slice at a time.
+ */
+export interface BufferSlice {
+  of: GpuBuffer;
+  offset: number;
+  size: number;
+}
+
+export type Binding = GpuBuffer | BufferSlice;
+
 export interface DispatchArgs {
   /** values of the kernel's Params struct, by field name */
   params?: Record<string, number>;
-  /** storage buffers by their WGSL variable name */
-  bind: Record<string, GpuBuffer>;
+  /** storage buffers (or slices of them) by their WGSL variable name */
+  bind: Record<string, Binding>;
   /** workgroup counts */
   workgroups: [number, number?, number?];
   /** WGSL override constants (a pipeline is compiled per distinct set) */
@@ -50,9 +63,15 @@ export class Runtime {
   private timedPassOpen = false;
   /** number of submits so far (tests and benchmarks read it) */
   submits = 0;
+  /**
+   * Tables (embeddings, LM heads) larger than this many bytes are bound a slice of rows at a time
+   * (src/ops/table_slices.ts). The adapter's storage binding limit; tests lower it.
+   */
+  sliceLimit: number;
 
   constructor(readonly gpu: Gpu) {
     this.device = gpu.device;
+    this.sliceLimit = gpu.limits.maxStorageBufferBindingSize;
     this.pipelines = new PipelineCache(this.device);
     this.pool = new BufferPool(this.device, gpu.limits.maxBufferSize, (c) => this.pendingChecks.push(c));
     this.pool.addDestroyListener((b) => this.forgetBindGroups(b));
@@ -275,18 +294,19 @@ export class Runtime {
     return this.slotsUsed++ * PARAM_SLOT;
   }
 
-  private bindGroup(k: CompiledKernel, bind: Record<string, GpuBuffer>): GPUBindGroup {
+  private bindGroup(k: CompiledKernel, bind: Record<string, Binding>): GPUBindGroup {
     const names = [...k.info.storage.keys()];
     for (const name in bind) {
       if (!k.info.storage.has(name)) throw new GpuRuntimeError(`${k.id}: no storage binding '${name}' (has: ${names.join(", ")})`);
     }
-    const bufs = names.map((n) => {
+    const slices = names.map((n): BufferSlice => {
       const b = bind[n];
       if (!b) throw new GpuRuntimeError(`${k.id}: storage binding '${n}' not given`);
-      if (b.destroyed) throw new GpuRuntimeError(`${k.id}: buffer '${b.label}' bound to '${n}' was destroyed`);
-      return b;
+      const slice = b instanceof GpuBuffer ? { of: b, offset: 0, size: b.size } : b;
+      if (slice.of.destroyed) throw new GpuRuntimeError(`${k.id}: buffer '${slice.of.label}' bound to '${n}' was destroyed`);
+      return slice;
     });
-    const key = `${k.id}#${bufs.map((b) => b.id).join(",")}`;
+    const key = `${k.id}#${slices.map((b) => (b.offset === 0 && b.size === b.of.size ? `${b.of.id}` : `${b.of.id}@${b.offset}+${b.size}`)).join(",")}`;
     let group = this.bindGroups.get(key);
     if (group) {
       this.bindGroups.delete(key); // move to the most recently used end
@@ -294,20 +314,24 @@ export class Runtime {
       return group;
     }
     const maxBinding = this.gpu.limits.maxStorageBufferBindingSize;
+    const align = this.gpu.limits.minStorageBufferOffsetAlignment;
     const entries: GPUBindGroupEntry[] = [];
     if (k.hasParams) entries.push({ binding: 0, resource: { buffer: this.paramArena, offset: 0, size: PARAM_SLOT } });
     names.forEach((n, i) => {
-      const b = bufs[i];
-      if (b.size > maxBinding) {
+      const { of: b, offset, size } = slices[i];
+      if (size > maxBinding) {
         throw new GpuRuntimeError(
-          `${k.id}: buffer '${b.label}' (${b.size} bytes) is larger than this adapter's storage binding limit (${maxBinding} bytes)`,
+          `${k.id}: buffer '${b.label}' (${size} bytes bound) is larger than this adapter's storage binding limit (${maxBinding} bytes)`,
         );
       }
-      entries.push({ binding: k.info.storage.get(n)!.binding, resource: { buffer: b.buffer, offset: 0, size: b.size } });
+      if (offset % align !== 0 || offset + size > b.size || size <= 0 || size % 4 !== 0) {
+        throw new GpuRuntimeError(`${k.id}: slice [${offset}, ${offset + size}) of buffer '${b.label}' (${b.size} bytes) is not a valid binding (offsets are multiples of ${align}, sizes of 4)`);
+      }
+      entries.push({ binding: k.info.storage.get(n)!.binding, resource: { buffer: b.buffer, offset, size } });
     });
     group = this.device.createBindGroup({ label: key, layout: k.layout, entries });
     this.bindGroups.set(key, group);
-    for (const b of bufs) {
+    for (const { of: b } of slices) {
       const set = this.groupsOfBuffer.get(b.id);
       if (set) set.add(key);
       else this.groupsOfBuffer.set(b.id, new Set([key]));
@@ -321,7 +345,7 @@ export class Runtime {
     if (!g) return;
     g.destroy?.(); // Dawn keeps it alive for submitted work that still uses it
     this.bindGroups.delete(key);
-    for (const id of key.slice(key.indexOf("#") + 1).split(",")) this.groupsOfBuffer.get(Number(id))?.delete(key);
+    for (const id of key.slice(key.indexOf("#") + 1).split(",")) this.groupsOfBuffer.get(parseInt(id, 10))?.delete(key);
   }
 
   private forgetBindGroups(b: GpuBuffer): void {

@@ -4,6 +4,7 @@
 import { AbftError } from "../gpu/errors.ts";
 import type { GpuBuffer, Runtime } from "../gpu/runtime.ts";
 import { grid1d } from "./grid.ts";
+import { tableSlices } from "./table_slices.ts";
 
 export type EmbeddingDtype = "f32" | "bf16" | "f16";
 
@@ -27,6 +28,8 @@ export interface EmbeddingDims {
   /** rows of wpe (needed with wpe) */
   P?: number;
   dtype: EmbeddingDtype;
+  /** overrides the adapter's storage binding limit (tests: slice small tables) */
+  maxBindingBytes?: number;
 }
 
 export function embeddingForward(rt: Runtime, a: EmbeddingArgs, d: EmbeddingDims): void {
@@ -34,12 +37,15 @@ export function embeddingForward(rt: Runtime, a: EmbeddingArgs, d: EmbeddingDims
   if (usePos !== (a.pos !== undefined)) throw new Error("embeddingForward: give both wpe and pos, or neither");
   if (usePos && !(d.P && d.P > 0)) throw new Error("embeddingForward: wpe needs P (its number of rows)");
   if (d.N === 0) return;
-  rt.dispatch(`embedding_forward:forward_${d.dtype}`, {
-    params: { N: d.N, C: d.C, V: d.V, P: usePos ? d.P! : 1, usePos: usePos ? 1 : 0 },
-    // without positions the unused bindings get the (read-only) wte and ids again
-    bind: { out: a.out, ids: a.ids, wte: a.wte, wpe: a.wpe ?? a.wte, pos: a.pos ?? a.ids },
-    workgroups: grid1d(d.N * Math.ceil(d.C / 4), 256),
-  });
+  // a table over the binding limit is read a slice of rows per dispatch; each token is in one slice
+  for (const s of tableSlices(rt, a.wte, d.V, d.C, d.dtype === "f32" ? 4 : 2, d.maxBindingBytes, "embedding table")) {
+    rt.dispatch(`embedding_forward:forward_${d.dtype}`, {
+      params: { N: d.N, C: d.C, V: d.V, P: usePos ? d.P! : 1, usePos: usePos ? 1 : 0, row0: s.row0, rows: s.rows },
+      // without positions the unused bindings get the (read-only) ids and the table again
+      bind: { out: a.out, ids: a.ids, wte: s.binding, wpe: a.wpe ?? s.binding, pos: a.pos ?? a.ids },
+      workgroups: grid1d(d.N * Math.ceil(d.C / 4), 256),
+    });
+  }
 }
 
 /** Throws (naming the first bad position) unless every id is < V. */

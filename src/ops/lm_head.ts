@@ -8,6 +8,7 @@
 import { GpuRuntimeError } from "../gpu/errors.ts";
 import type { GpuBuffer, Runtime } from "../gpu/runtime.ts";
 import { grid1d } from "./grid.ts";
+import { tableSlices, type TableSlice } from "./table_slices.ts";
 import { DTYPE_CODE, type WeightDtype } from "./matmul.ts";
 
 const BR = 32; // tile rows
@@ -27,6 +28,13 @@ export interface LmHeadDims {
   V: number;
   /** storage of the weight (default f32) */
   dtype?: WeightDtype;
+  /** overrides the adapter's storage binding limit (tests: slice small weights) */
+  maxBindingBytes?: number;
+}
+
+/** The weight's vocabulary slices (one, the whole weight, when it fits in a binding). */
+function weightSlices(rt: Runtime, weight: GpuBuffer, d: LmHeadDims): TableSlice[] {
+  return tableSlices(rt, weight, d.V, d.C, (d.dtype ?? "f32") === "f32" ? 4 : 2, d.maxBindingBytes, "LM head weight");
 }
 
 function columns(what: string, d: LmHeadDims, cols: GpuBuffer | undefined): number {
@@ -54,13 +62,23 @@ export interface LmHeadForwardArgs {
   cols?: GpuBuffer;
 }
 
-/** logits[r, j] = h[rows[r]] · weight[cols[j]] */
+/**
+ * logits[r, j] = h[rows[r]] · weight[cols[j]]. A weight over the binding limit goes a vocabulary
+ * slice per dispatch: all columns: each slice writes its own columns; chosen columns: the first
+ * slice writes, the others add (exact zeros for ids outside them).
+ */
 export function lmHeadForward(rt: Runtime, a: LmHeadForwardArgs, d: LmHeadDims): void {
   const J = columns("lmHeadForward", d, a.cols);
-  rt.dispatch("lm_head_forward", {
-    params: { R: d.R, J, C: d.C, M: d.M, V: d.V, allCols: a.cols ? 0 : 1, dtype: DTYPE_CODE[d.dtype ?? "f32"] },
-    bind: { h: a.h, weight: a.weight, rows: a.rows, cols: a.cols ?? a.rows, logits: a.logits },
-    workgroups: [Math.ceil(J / BC), Math.ceil(d.R / BR)],
+  weightSlices(rt, a.weight, d).forEach((s, i) => {
+    const Js = a.cols ? J : s.rows;
+    rt.dispatch("lm_head_forward", {
+      params: {
+        R: d.R, J: Js, C: d.C, M: d.M, V: s.rows, allCols: a.cols ? 0 : 1, dtype: DTYPE_CODE[d.dtype ?? "f32"],
+        v0: s.row0, ldl: J, accumulate: a.cols && i > 0 ? 1 : 0,
+      },
+      bind: { h: a.h, weight: s.binding, rows: a.rows, cols: a.cols ?? a.rows, logits: a.logits },
+      workgroups: [Math.ceil(Js / BC), Math.ceil(d.R / BR)],
+    });
   });
 }
 
@@ -111,23 +129,28 @@ export function lmHeadBackward(rt: Runtime, a: LmHeadBackwardArgs, d: LmHeadBack
   if (need > 0 && (!a.scratch || a.scratch.size < need)) {
     throw new GpuRuntimeError(`lmHeadBackward: splits = ${splits} needs a scratch buffer of ${need} bytes (got ${a.scratch?.size ?? "none"})`);
   }
-  const params = {
-    R: d.R, J, C: d.C, M: d.M, V: d.V, allCols: a.cols ? 0 : 1, splits, chunk: splitChunk(J, splits), dtype: DTYPE_CODE[d.dtype ?? "f32"],
-  };
-  const bind = {
-    dlogits: a.dlogits,
-    weight: a.weight,
-    rows: a.rows,
-    cols: a.cols ?? a.rows,
-    dh: a.dh,
-    scratch: need > 0 ? a.scratch! : rt.placeholder(0),
-  };
-  rt.dispatch("lm_head_backward:main", {
-    params,
-    bind,
-    workgroups: [Math.ceil(d.C / BC), Math.ceil(d.R / BR), splits],
-  });
-  if (splits > 1) {
-    rt.dispatch("lm_head_backward:reduce", { params, bind, workgroups: grid1d(d.R * d.C, 256) });
+  // each vocabulary slice (one when the weight fits a binding) adds its part into dh
+  for (const s of weightSlices(rt, a.weight, d)) {
+    const Js = a.cols ? J : s.rows;
+    const params = {
+      R: d.R, J: Js, C: d.C, M: d.M, V: s.rows, allCols: a.cols ? 0 : 1, splits, chunk: splitChunk(Js, splits), dtype: DTYPE_CODE[d.dtype ?? "f32"],
+      v0: s.row0, ldl: J,
+    };
+    const bind = {
+      dlogits: a.dlogits,
+      weight: s.binding,
+      rows: a.rows,
+      cols: a.cols ?? a.rows,
+      dh: a.dh,
+      scratch: need > 0 ? a.scratch! : rt.placeholder(0),
+    };
+    rt.dispatch("lm_head_backward:main", {
+      params,
+      bind,
+      workgroups: [Math.ceil(d.C / BC), Math.ceil(d.R / BR), splits],
+    });
+    if (splits > 1) {
+      rt.dispatch("lm_head_backward:reduce", { params, bind, workgroups: grid1d(d.R * d.C, 256) });
+    }
   }
 }
