@@ -15,5 +15,12 @@ if (!(SUITES as readonly string[]).includes(suite ?? "")) {
   process.exit(2);
 }
 const mod = (await import(`./suites/${suite}.ts`)) as { main(args: string[]): Promise<number> };
-process.exit(await mod.main(rest));
+try {
+  process.exit(await mod.main(rest));
+} catch (e) {
+  // a bad option or a run out of memory: one line, and the stack with --debug (as abft's own)
+  console.error(`bench ${suite}: ${(e as Error).message}`);
+  if (rest.includes("--debug")) console.error((e as Error).stack);
+  process.exit(1);
+}
 export {};

@@ -10,23 +10,19 @@ import { PAPER_GAINS } from "../../src/abft/pid.ts";
 import { Trainer } from "../../src/abft/train.ts";
 import { getRuntime } from "../../src/gpu/runtime.ts";
 import { randomSource, shapeConfig } from "../lib/random_model.ts";
+import { numberOption } from "../lib/args.ts";
 import { GiB, printTable, writeResults, type Row } from "../lib/report.ts";
 import { syntheticPrompts } from "../lib/synthetic.ts";
 
 const PYTORCH_MS: Record<string, number> = { "gpt2-124m": 26.8, "gpt2-large": 85.3, "gpt2-xl": 101.4, "llama-3-8b": 84.0 };
-
-function option(args: string[], name: string, dflt: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-}
 
 export async function main(args: string[]): Promise<number> {
   const rt = await getRuntime();
   const full = args.includes("--full") || !rt.gpu.adapter.software;
   const batch = full ? 32 : 2;
   const tokens = full ? 160 : 48;
-  const micro = option(args, "--micro-batch", full ? 8 : 2);
-  const steps = option(args, "--steps", 2);
+  const micro = numberOption(args, "--micro-batch", full ? 8 : 2);
+  const steps = numberOption(args, "--steps", 2);
   const shapes: [string, "F32" | "BF16"][] = full
     ? [["gpt2-124m", "F32"], ["gpt2-large", "F32"], ["gpt2-xl", "F32"], ["llama-3-8b", "BF16"]]
     : [["gpt2-124m", "BF16"]];

@@ -1,4 +1,4 @@
-// `bun run bench eval [--full] [--inputs N] [--micro-batch N]`: test inputs per second of batched
+// `bun run bench eval [--full] [--inputs N] [--micro-batch N] [--shapes a,b]`: test inputs per second of batched
 // in-context evaluation (forward without gradients, LM head on the label tokens only):
 // babygpt2 on real SST-2 prompts, and random-weight GPT-2 large / XL and Llama-3-8B on 160-token
 // prompts. The issue's target: 1024 SST-2 inputs on GPT-2 XL shapes in under 10 s on an H100.
@@ -13,21 +13,17 @@ import { loadConfig } from "../../src/io/config.ts";
 import { Checkpoint } from "../../src/io/safetensors.ts";
 import { loadTokenizer } from "../../src/tokenize/tokenizer.ts";
 import { randomSource, shapeConfig } from "../lib/random_model.ts";
+import { listOption, numberOption } from "../lib/args.ts";
 import { MiB, printTable, writeResults, type Row } from "../lib/report.ts";
 import { syntheticPrompts } from "../lib/synthetic.ts";
 
 const SHARED = join(import.meta.dir, "..", "..", "..", "shared");
 
-function option(args: string[], name: string, dflt: number): number {
-  const i = args.indexOf(name);
-  return i >= 0 ? Number(args[i + 1]) : dflt;
-}
-
 export async function main(args: string[]): Promise<number> {
   const rt = await getRuntime();
   const full = args.includes("--full") || !rt.gpu.adapter.software;
-  const inputs = option(args, "--inputs", full ? 1024 : 16);
-  const micro = option(args, "--micro-batch", full ? 32 : 8);
+  const inputs = numberOption(args, "--inputs", full ? 1024 : 16);
+  const micro = numberOption(args, "--micro-batch", full ? 32 : 8);
   const rows: Row[] = [];
   const measure = async (name: string, model: LanguageModel, prompts: IclPrompt[]) => {
     await predict(model, prompts.slice(0, Math.min(micro, prompts.length)), { microBatch: micro }); // warm-up
@@ -51,14 +47,13 @@ export async function main(args: string[]): Promise<number> {
   await measure("babygpt2 (sst2)", model, sets.test.slice(0, inputs));
   model.dispose();
 
-  if (full) {
-    for (const [name, dtype] of [["gpt2-large", "F32"], ["gpt2-xl", "F32"], ["llama-3-8b", "BF16"]] as const) {
-      const c = shapeConfig(name);
-      const m = buildModel(rt, c, randomSource(c, dtype));
-      await measure(`${name} (random, ${dtype})`, m, syntheticPrompts(inputs, 160, c.vocabSize));
-      m.dispose();
-      rt.pool.trim();
-    }
+  const DTYPE: Record<string, "F32" | "BF16"> = { "gpt2-large": "F32", "gpt2-xl": "F32", "llama-3-8b": "BF16" };
+  for (const name of listOption(args, "--shapes", full ? Object.keys(DTYPE) : [], Object.keys(DTYPE))) {
+    const c = shapeConfig(name);
+    const m = buildModel(rt, c, randomSource(c, DTYPE[name]));
+    await measure(`${name} (random, ${DTYPE[name]})`, m, syntheticPrompts(inputs, 160, c.vocabSize));
+    m.dispose();
+    rt.pool.trim();
   }
   printTable("bench eval", rt, rows);
   writeResults("eval", rt, rows);

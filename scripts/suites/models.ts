@@ -1,7 +1,9 @@
-// `bun run bench models [--full]`: for random-weight models with the real shapes of GPT-2
-// (124M, large, XL) and Llama-3-8B (built from a config, written to a temporary HF folder): the
-// loading time from disk to GPU (GB/s; the file was just written, so it is mostly in the page
-// cache) and one forward pass at 160 tokens (B = 1) with the last-row attention of every layer.
+// `bun run bench models [--full] [--shapes a,b] [--reps N]`: for random-weight models with the real
+// shapes of GPT-2 (124M, large, XL) and Llama-3-8B (built from a config, written to a temporary HF
+// folder): the loading time from disk to GPU (GB/s; the file was just written, so it is mostly in
+// the page cache) and one forward pass at 160 tokens (B = 1) with the last-row attention of every
+// layer, the mean of --reps passes (default 3; 1 on a software adapter, where an 8B pass takes
+// minutes) after a short warm-up pass that compiles the pipelines.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +14,7 @@ import { loadConfig } from "../../src/io/config.ts";
 import { Checkpoint } from "../../src/io/safetensors.ts";
 import { noGrad } from "../../src/tensor/autodiff.ts";
 import { scope } from "../../src/tensor/tensor.ts";
+import { numberOption, listOption } from "../lib/args.ts";
 import { writeRandomModel } from "../lib/random_model.ts";
 import { GiB, MiB, printTable, writeResults, type Row } from "../lib/report.ts";
 import { syntheticPrompts } from "../lib/synthetic.ts";
@@ -19,9 +22,10 @@ import { syntheticPrompts } from "../lib/synthetic.ts";
 export async function main(args: string[]): Promise<number> {
   const rt = await getRuntime();
   const full = args.includes("--full") || !rt.gpu.adapter.software;
-  const shapes: [string, "F32" | "BF16"][] = full
-    ? [["gpt2-124m", "F32"], ["gpt2-large", "F32"], ["gpt2-xl", "F32"], ["llama-3-8b", "BF16"]]
-    : [["gpt2-124m", "BF16"]];
+  const DTYPE: Record<string, "F32" | "BF16"> = { "gpt2-124m": "F32", "gpt2-large": "F32", "gpt2-xl": "F32", "llama-3-8b": "BF16" };
+  const names = listOption(args, "--shapes", full ? Object.keys(DTYPE) : [], Object.keys(DTYPE));
+  const shapes: [string, "F32" | "BF16"][] = names.length ? names.map((n) => [n, DTYPE[n]]) : [["gpt2-124m", "BF16"]];
+  const reps = numberOption(args, "--reps", rt.gpu.adapter.software ? 1 : 3);
   const rows: Row[] = [];
   for (const [name, dtype] of shapes) {
     const dir = mkdtempSync(join(tmpdir(), `abft-bench-${name}-`));
@@ -39,8 +43,8 @@ export async function main(args: string[]): Promise<number> {
       const loadS = (performance.now() - t0) / 1000;
       ckpt.close();
       const prompt = syntheticPrompts(1, 160, model.config.vocabSize)[0];
-      const forward = async () => {
-        const batch = makeBatch(rt, [prompt.input_ids]);
+      const forward = async (ids = prompt.input_ids) => {
+        const batch = makeBatch(rt, [ids]);
         noGrad(() => scope(() => {
           const r = model.forward(batch, { attLast: true });
           r.hidden.free();
@@ -49,14 +53,14 @@ export async function main(args: string[]): Promise<number> {
         await rt.sync();
         for (const x of [batch.ids, batch.positions, batch.lengthsT]) x.free();
       };
-      await forward(); // warm-up: pipelines
-      const reps = 3;
+      process.stderr.write(`${name}: loaded in ${loadS.toFixed(1)} s; forward passes...\n`);
+      await forward(prompt.input_ids.slice(0, 16)); // warm-up: compiles the pipelines
       const t1 = performance.now();
       for (let i = 0; i < reps; i++) await forward();
       const fwdMs = (performance.now() - t1) / reps;
       rows.push({
         model: name, weights: dtype, "size GiB": bytes / GiB, "load s": loadS, "load GB/s": bytes / loadS / 1e9,
-        "forward ms (160 tok)": fwdMs, "peak GPU MiB": (rt.pool.stats.peak - peak0) / MiB,
+        "forward ms (160 tok)": fwdMs, passes: reps, "peak GPU MiB": (rt.pool.stats.peak - peak0) / MiB,
       });
       model.dispose();
       rt.pool.trim();

@@ -9,21 +9,17 @@ import { Trainer } from "../../src/abft/train.ts";
 import { getRuntime } from "../../src/gpu/runtime.ts";
 import type { QuantFormat } from "../../src/ops/quant.ts";
 import { randomSource, shapeConfig } from "../lib/random_model.ts";
+import { numberOption, stringOption } from "../lib/args.ts";
 import { GiB, printTable, writeResults, type Row } from "../lib/report.ts";
 import { syntheticPrompts } from "../lib/synthetic.ts";
-
-function option(args: string[], name: string, dflt: string): string {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : dflt;
-}
 
 export async function main(args: string[]): Promise<number> {
   const rt = await getRuntime();
   const full = args.includes("--full") || !rt.gpu.adapter.software;
-  const format = option(args, "--format", "nf4") as QuantFormat;
+  const format = stringOption(args, "--format", "nf4") as QuantFormat;
   const batch = full ? 32 : 2;
   const tokens = full ? 160 : 48;
-  const micro = Number(option(args, "--micro-batch", full ? "4" : "2"));
+  const micro = numberOption(args, "--micro-batch", full ? 4 : 2);
   const shapes = full ? ["llama-3-8b", "qwen2.5-32b"] : ["gpt2-124m"];
   const rows: Row[] = [];
   for (const name of shapes) {
