@@ -114,16 +114,17 @@ function hash(s: string): number {
   return h >>> 0;
 }
 
-/** Writes config.json + model.safetensors of random weights into dir; returns the bytes written. */
+/**
+ * Writes config.json + model.safetensors of random weights into dir, one tensor in memory at a
+ * time (Llama-3-8B is 16 GB); returns the bytes written.
+ */
 export function writeRandomModel(name: string, dir: string, dtype: Dtype = "F32"): number {
   const c = shapeConfig(name);
   const src = randomSource(c, dtype);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, "config.json"), JSON.stringify(SHAPES[name], null, 2));
-  const tensors = new Map(src.names().map((n) => {
-    const t = src.get(n);
-    return [n, { dtype: t.dtype, shape: t.shape, data: t.data }];
-  }));
+  const shapes = tensorShapes(c);
+  const tensors = new Map(src.names().map((n) => [n, { dtype, shape: shapes.get(n)!, data: () => src.get(n).data }]));
   writeSafetensors(join(dir, "model.safetensors"), tensors);
   return src.bytes;
 }

@@ -116,10 +116,11 @@ export function exportMerged(baseDir: string, config: ModelConfig, trainedFile: 
       const t = base.get(n);
       const merge = todo.get(n);
       if (merge) {
-        tensors[n] = { dtype: "F32", shape: t.shape, data: merge(asF32(t), t.shape) };
+        // merged when the writer reaches it: one f32 tensor in memory at a time
+        tensors[n] = { dtype: "F32", shape: t.shape, data: () => merge(asF32(t), t.shape) };
         todo.delete(n);
       } else tensors[n] = { dtype: t.dtype, shape: t.shape, data: t.data };
-      totalSize += tensors[n].data.byteLength;
+      totalSize += t.shape.reduce((a, b) => a * b, 1) * (merge ? 4 : t.data.BYTES_PER_ELEMENT);
       weightMap[n] = file;
     }
     writeSafetensors(join(outDir, file), tensors, { format: "pt", ...meta });

@@ -55,7 +55,9 @@ export interface Tensor {
 export interface TensorToWrite {
   dtype: Dtype;
   shape: number[];
-  data: Float32Array | Uint16Array;
+  /** the values, or a function that makes them when the writer reaches this tensor (so a large
+   * file is written holding one tensor in memory at a time) */
+  data: Float32Array | Uint16Array | (() => Float32Array | Uint16Array);
 }
 
 /** A checkpoint that cannot be read: the message names the file and what is wrong. */
@@ -371,23 +373,14 @@ export function writeSafetensors(
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let offset = 0;
-  const views: Uint8Array[] = [];
   for (const [name, t] of order) {
     if (name === "__metadata__") throw new SafetensorsError(`${path}: a tensor may not be named __metadata__`);
     if (!(SUPPORTED_DTYPES as readonly string[]).includes(t.dtype)) {
       throw new SafetensorsError(`${path}: tensor ${name}: cannot write dtype ${t.dtype}`, "UNSUPPORTED_DTYPE");
     }
-    const want = t.dtype === "F32" ? Float32Array : Uint16Array;
-    if (!(t.data instanceof want)) {
-      throw new SafetensorsError(`${path}: tensor ${name}: ${t.dtype} data must be a ${want.name}`);
-    }
-    const numel = t.shape.reduce((a, b) => a * b, 1);
-    if (numel !== t.data.length) {
-      throw new SafetensorsError(`${path}: tensor ${name}: shape [${t.shape.join(", ")}] has ${numel} elements but the data has ${t.data.length}`);
-    }
-    const n = t.data.byteLength;
+    const n = t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype];
+    if (typeof t.data !== "function") checkData(path, name, t, t.data);
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + n] };
-    views.push(new Uint8Array(t.data.buffer, t.data.byteOffset, n));
     offset += n;
   }
   const json = JSON.stringify(header);
@@ -403,7 +396,10 @@ export function writeSafetensors(
   const fd = openSync(tmp, "w");
   try {
     writeAll(fd, head);
-    for (const v of views) writeAll(fd, v);
+    for (const [name, t] of order) {
+      const data = typeof t.data === "function" ? checkData(path, name, t, t.data()) : t.data;
+      writeAll(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
   } catch (e) {
     closeSync(fd);
     try {
@@ -413,6 +409,19 @@ export function writeSafetensors(
   }
   closeSync(fd);
   renameSync(tmp, path);
+}
+
+/** Refuses data whose array type or length disagrees with the tensor's dtype and shape. */
+function checkData(path: string, name: string, t: TensorToWrite, data: Float32Array | Uint16Array): Float32Array | Uint16Array {
+  const want = t.dtype === "F32" ? Float32Array : Uint16Array;
+  if (!(data instanceof want)) {
+    throw new SafetensorsError(`${path}: tensor ${name}: ${t.dtype} data must be a ${want.name}`);
+  }
+  const numel = t.shape.reduce((a, b) => a * b, 1);
+  if (numel !== data.length) {
+    throw new SafetensorsError(`${path}: tensor ${name}: shape [${t.shape.join(", ")}] has ${numel} elements but the data has ${data.length}`);
+  }
+  return data;
 }
 
 function writeAll(fd: number, b: Uint8Array): void {
