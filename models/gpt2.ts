@@ -4,18 +4,19 @@
 //   for each block:  x = x + c_proj(attn(ln_1(x)));  x = x + mlp(ln_2(x)),  mlp = c_proj(gelu_new(c_fc(.)))
 //   hidden = ln_f(x);  logits = hidden · wteᵀ (tied head)
 //
-// Checkpoint layout: Conv1D weights are [in, out]; we store them transposed as nn.Linear [out, in].
-// The fused c_attn [C, 3C] is cut into W_Q, W_K, W_V [C, C] (and its bias into three [C]) so that
-// W_Q and W_K are separate tensors: the ones ABFT trains, kept in f32. Tensor names may carry the
-// "transformer." prefix (GPT2LMHeadModel) or not (the original OpenAI conversions).
+// Checkpoint layout: Conv1D weights are [in, out]; we store them transposed as nn.Linear [out, in]
+// (transposed on the GPU as they load, models/common.ts). The fused c_attn [C, 3C] is cut into W_Q,
+// W_K, W_V [C, C] (and its bias into three [C]) so that W_Q and W_K are separate tensors: the ones
+// ABFT trains, kept in f32. Tensor names may carry the "transformer." prefix (GPT2LMHeadModel) or
+// not (the original OpenAI conversions).
 import type { ModelConfig } from "../src/io/config.ts";
 import type { Runtime } from "../src/gpu/runtime.ts";
 import { add, attention, attentionProbs, embedding, gelu, layernorm } from "../src/tensor/ops.ts";
 import type { LoraAdapter, LoraConfig } from "../src/tensor/lora.ts";
-import { weight, type Tensor } from "../src/tensor/tensor.ts";
+import type { Tensor } from "../src/tensor/tensor.ts";
 import {
-  anyTrained, checkContext, checkNoExtraTensors, disposeAdapters, runBlocks, type BlockOutput, hostF32, loadWeight, loraParams, makeQkAdapters, maybeQuantize, project, sliceRows, toF32,
-  transpose2d, uploadWeight, type Batch, type ForwardOptions, type LoadOptions, type TensorSource, type ForwardResult, type LanguageModel, type QkParam,
+  anyTrained, checkContext, checkNoExtraTensors, disposeAdapters, runBlocks, type BlockOutput, hostF32, loadMatrix, loadWeight, loraParams, makeQkAdapters, project,
+  TransposedCuts, uploadWeight, type Batch, type ForwardOptions, type LoadOptions, type TensorSource, type ForwardResult, type LanguageModel, type QkParam,
 } from "./common.ts";
 
 interface Gpt2Block {
@@ -44,29 +45,34 @@ export class Gpt2 implements LanguageModel {
     const prefix = ckpt.has("transformer.wte.weight") ? "transformer." : "";
     const used = new Set<string>();
     const C = config.hiddenSize;
+    const F = config.intermediateSize;
     const w = (name: string, o: Parameters<typeof loadWeight>[3] = {}) => {
       used.add(prefix + name);
       return loadWeight(rt, ckpt, prefix + name, o);
     };
-    // frozen matrices may be quantized; W_Q/W_K too when they train through LoRA
-    const mat = (name: string, o: Parameters<typeof loadWeight>[3] = {}) => maybeQuantize(w(name, o), opts);
+    // a frozen Conv1D matrix [in, out] kept as nn.Linear [out, in] (transposed on the GPU); quantized
+    // when the options ask, or taken as such from opts.quantStore without reading the checkpoint
+    const mat = (name: string, shape: [number, number]) => {
+      used.add(prefix + name);
+      return loadMatrix(opts, prefix + name, shape, () => loadWeight(rt, ckpt, prefix + name, { transpose: true, expectShape: [shape[1], shape[0]] }));
+    };
     const f32 = (name: string) => w(name, { f32: true });
     const blocks: Gpt2Block[] = [];
     for (let l = 0; l < config.nLayers; l++) {
       const h = `h.${l}.`;
-      // c_attn: [C, 3C] Conv1D → [3C, C], cut into Q, K, V row blocks
-      const cAttn = ckpt.get(prefix + h + "attn.c_attn.weight");
+      // c_attn: [C, 3C] Conv1D; its column blocks transposed are W_Q, W_K, W_V [C, C] (Q and K in
+      // f32, V as stored). Read and uploaded once, and only if some block does not come from the store.
       used.add(prefix + h + "attn.c_attn.weight");
-      if (cAttn.shape[0] !== C || cAttn.shape[1] !== 3 * C) {
-        throw new Error(`${prefix}${h}attn.c_attn.weight has shape [${cAttn.shape}], expected [${C},${3 * C}]`);
+      const cAttn = new TransposedCuts(rt, ckpt, prefix + h + "attn.c_attn.weight", [C, 3 * C]);
+      const cut = (i: number, f32: boolean, name: string) => () => cAttn.cut(i * C, C, f32, name);
+      let q: Tensor, k: Tensor, v: Tensor;
+      try {
+        q = loadMatrix(opts, `${h}attn.q`, [C, C], cut(0, true, `${h}attn.q`), true);
+        k = loadMatrix(opts, `${h}attn.k`, [C, C], cut(1, true, `${h}attn.k`), true);
+        v = loadMatrix(opts, `${h}attn.v`, [C, C], cut(2, false, `${h}attn.v`));
+      } finally {
+        cAttn.release();
       }
-      const dtype = cAttn.dtype === "F32" ? "f32" : cAttn.dtype === "BF16" ? "bf16" : "f16";
-      const qkvT = transpose2d(cAttn.data, C, 3 * C); // [3C, C]
-      const asF32 = (d: Float32Array | Uint16Array) => (d instanceof Float32Array ? d : toF32(d, dtype));
-      const q = maybeQuantize(uploadWeight(rt, asF32(sliceRows(qkvT, C, 0, C)), [C, C], `${h}attn.q`), opts, true);
-      const k = maybeQuantize(uploadWeight(rt, asF32(sliceRows(qkvT, C, C, 2 * C)), [C, C], `${h}attn.k`), opts, true);
-      const vRows = sliceRows(qkvT, C, 2 * C, 3 * C);
-      const v = maybeQuantize(weight(rt, vRows, [C, C], dtype, `${h}attn.v`), opts);
       used.add(prefix + h + "attn.c_attn.bias");
       const bias = hostF32(ckpt, prefix + h + "attn.c_attn.bias"); // [3C]
       blocks.push({
@@ -75,12 +81,12 @@ export class Gpt2 implements LanguageModel {
         qBias: uploadWeight(rt, bias.slice(0, C), [C], `${h}attn.q_bias`),
         kBias: uploadWeight(rt, bias.slice(C, 2 * C), [C], `${h}attn.k_bias`),
         vBias: uploadWeight(rt, bias.slice(2 * C, 3 * C), [C], `${h}attn.v_bias`),
-        proj: mat(h + "attn.c_proj.weight", { transpose: true }),
+        proj: mat(h + "attn.c_proj.weight", [C, C]),
         projBias: f32(h + "attn.c_proj.bias"),
         ln2: { w: f32(h + "ln_2.weight"), b: f32(h + "ln_2.bias") },
-        fc: mat(h + "mlp.c_fc.weight", { transpose: true }),
+        fc: mat(h + "mlp.c_fc.weight", [F, C]),
         fcBias: f32(h + "mlp.c_fc.bias"),
-        fcProj: mat(h + "mlp.c_proj.weight", { transpose: true }),
+        fcProj: mat(h + "mlp.c_proj.weight", [C, F]),
         fcProjBias: f32(h + "mlp.c_proj.bias"),
       });
     }

@@ -18,7 +18,7 @@ import { add, attention, attentionProbs, embedding, rmsnorm, rotary, swiglu } fr
 import type { LoraAdapter, LoraConfig } from "../src/tensor/lora.ts";
 import type { Tensor } from "../src/tensor/tensor.ts";
 import {
-  anyTrained, checkContext, checkNoExtraTensors, disposeAdapters, runBlocks, type BlockOutput, loadWeight, loraParams, makeQkAdapters, maybeQuantize, project, uploadWeight,
+  anyTrained, checkContext, checkNoExtraTensors, disposeAdapters, runBlocks, type BlockOutput, loadMatrix, loadWeight, loraParams, makeQkAdapters, project, uploadWeight,
   type Batch, type ForwardOptions, type TensorSource, type ForwardResult, type LanguageModel, type LoadOptions, type QkParam,
 } from "./common.ts";
 
@@ -47,14 +47,18 @@ export class Llama implements LanguageModel {
   static load(rt: Runtime, config: ModelConfig, ckpt: TensorSource, opts: LoadOptions = {}): Llama {
     const used = new Set<string>();
     const C = config.hiddenSize;
-    const { nHeads: NH, nKvHeads: NKV, headDim: HS } = config;
+    const { nHeads: NH, nKvHeads: NKV, headDim: HS, intermediateSize: F } = config;
     const w = (name: string, o: Parameters<typeof loadWeight>[3] = {}) => {
       used.add(name);
       return loadWeight(rt, ckpt, name, o);
     };
     const opt = (name: string, o: Parameters<typeof loadWeight>[3] = {}) => (ckpt.has(name) ? w(name, o) : undefined);
-    // frozen matrices may be quantized; W_Q/W_K too when they train through LoRA
-    const mat = (name: string, o: Parameters<typeof loadWeight>[3] = {}, qk = false) => maybeQuantize(w(name, o), opts, qk);
+    // frozen matrices may be quantized (or taken as such from opts.quantStore without reading the
+    // checkpoint); W_Q/W_K too when they train through LoRA, else they are widened to f32 (on the GPU)
+    const mat = (name: string, shape: number[], qk = false, o: Parameters<typeof loadWeight>[3] = {}) => {
+      used.add(name);
+      return loadMatrix(opts, name, shape, () => loadWeight(rt, ckpt, name, { ...o, expectShape: shape }), qk);
+    };
     const f32 = { f32: true };
     const layers: LlamaLayer[] = [];
     for (let l = 0; l < config.nLayers; l++) {
@@ -63,18 +67,18 @@ export class Llama implements LanguageModel {
       const m = `${p}mlp.`;
       const layer: LlamaLayer = {
         inputNorm: w(`${p}input_layernorm.weight`, f32),
-        q: mat(`${a}q_proj.weight`, { f32: !opts.lora, expectShape: [NH * HS, C] }, true),
-        k: mat(`${a}k_proj.weight`, { f32: !opts.lora, expectShape: [NKV * HS, C] }, true),
-        v: mat(`${a}v_proj.weight`, { expectShape: [NKV * HS, C] }),
-        o: mat(`${a}o_proj.weight`, { expectShape: [C, NH * HS] }),
+        q: mat(`${a}q_proj.weight`, [NH * HS, C], true, { f32: !opts.lora }),
+        k: mat(`${a}k_proj.weight`, [NKV * HS, C], true, { f32: !opts.lora }),
+        v: mat(`${a}v_proj.weight`, [NKV * HS, C]),
+        o: mat(`${a}o_proj.weight`, [C, NH * HS]),
         qBias: opt(`${a}q_proj.bias`, f32),
         kBias: opt(`${a}k_proj.bias`, f32),
         vBias: opt(`${a}v_proj.bias`, f32),
         oBias: opt(`${a}o_proj.bias`, f32),
         postNorm: w(`${p}post_attention_layernorm.weight`, f32),
-        gate: mat(`${m}gate_proj.weight`),
-        up: mat(`${m}up_proj.weight`),
-        down: mat(`${m}down_proj.weight`),
+        gate: mat(`${m}gate_proj.weight`, [F, C]),
+        up: mat(`${m}up_proj.weight`, [F, C]),
+        down: mat(`${m}down_proj.weight`, [C, F]),
         gateBias: opt(`${m}gate_proj.bias`, f32),
         upBias: opt(`${m}up_proj.bias`, f32),
         downBias: opt(`${m}down_proj.bias`, f32),
