@@ -52,7 +52,7 @@ export interface RunSettings {
 interface RunOptions {
   model: string; task: string; data?: string; seed: number; k?: number; trainSize: number; testQueries?: number;
   trainPrompts?: string; testPrompts?: string; objective: string; steps: number; batch: number; microBatch: number | "auto";
-  evalMicroBatch: number; lr?: number; recompute?: boolean; quant?: string; loraR?: number; loraAlpha?: number; gpuMemory?: number; A: number; B: number; pid: boolean; Cp: number; Ci: number; Cd: number;
+  evalMicroBatch: number; lr?: number; recompute?: boolean; quant?: string; quantCache?: boolean; loraR?: number; loraAlpha?: number; gpuMemory?: number; A: number; B: number; pid: boolean; Cp: number; Ci: number; Cd: number;
   headFilter: boolean; threshold?: number; trainBias: boolean; out?: string; resume?: string; saveEvery: number;
   statsPrompts: number; evalBefore: boolean; revision?: string;
 }
@@ -206,7 +206,7 @@ export async function runJob(o: RunOptions): Promise<void> {
   const { microBatch, recompute } = chooseMicroBatch(settings, src.config, tokens, budget, adapterLine(rt.gpu.adapter));
   settings.train = { ...settings.train, microBatch, recompute };
   if (!o.resume) run.writeJson("config.json", settings);
-  const model = await openModel(src, { quant: settings.quant, lora: !!settings.train.lora });
+  const model = await openModel(src, { quant: settings.quant, lora: !!settings.train.lora, quantCache: o.quantCache });
   say(`abft: ${settings.train.lora ? `LoRA r ${settings.train.lora.r} on W_Q/W_K` : "training W_Q/W_K"}${settings.quant !== "none" ? `, frozen weights in ${settings.quant}` : ""}; micro-batch ${microBatch}${recompute ? ", activations recomputed in the backward" : ""}`);
   const t0 = performance.now();
   const before = run.has("eval_before.json") ? run.readJson<{ accuracy: number }>("eval_before.json") : o.evalBefore ? await evalAndStats(model, run, "before", tp.test, settings, labels) : null;
@@ -304,6 +304,8 @@ export function registerRun(program: Command): void {
     .option("--micro-batch <n|auto>", "prompts per forward/backward pass inside a step (auto: the most the GPU memory fits)", (v) => (v === "auto" ? "auto" : intOption("--micro-batch", 1)(v)), "auto")
     .option("--recompute", "keep only each block's input and recompute its activations in the backward (chosen automatically when memory is short)")
     .option("--quant <format>", "store the frozen weights as nf4, nf4dq (double-quantized scales) or int8 (default: none under 10B parameters, nf4 above)")
+    .option("--quant-cache", "keep the quantized weights on disk (beside the HF cache, or $ABFT_QUANT_CACHE) and load them from there next time (default: on for hub models)")
+    .option("--no-quant-cache", "neither read nor write the quantized-weight cache")
     .option("--lora-r <n>", "train LoRA adapters of rank r on W_Q/W_K instead of the matrices (default 16 with --quant)", intOption("--lora-r", 1))
     .option("--lora-alpha <x>", "LoRA scaling numerator (default 2r)", floatOption("--lora-alpha", 0))
     .option("--gpu-memory <GB>", "GPU memory to plan for, when it cannot be read (nvidia-smi)", floatOption("--gpu-memory", 0.1))
