@@ -5,7 +5,7 @@
 //   hidden = ln_f(x);  logits = hidden · wteᵀ (tied head)
 //
 // Checkpoint layout: Conv1D weights are [in, out]; we store them transposed as nn.Linear [out, in]
-// (transposed on the GPU as they load, models/common.ts). The fused c_attn [C, 3C] is cut into W_Q,
+// (transposed on the GPU as they load, models/weights.ts). The fused c_attn [C, 3C] is cut into W_Q,
 // W_K, W_V [C, C] (and its bias into three [C]) so that W_Q and W_K are separate tensors: the ones
 // ABFT trains, kept in f32. Tensor names may carry the "transformer." prefix (GPT2LMHeadModel) or
 // not (the original OpenAI conversions).
@@ -15,9 +15,10 @@ import { add, attention, attentionProbs, embedding, gelu, layernorm } from "../s
 import type { LoraAdapter, LoraConfig } from "../src/tensor/lora.ts";
 import type { Tensor } from "../src/tensor/tensor.ts";
 import {
-  anyTrained, checkContext, checkNoExtraTensors, disposeAdapters, runBlocks, type BlockOutput, hostF32, loadMatrix, loadWeight, loraParams, makeQkAdapters, project,
-  TransposedCuts, uploadWeight, type Batch, type ForwardOptions, type LoadOptions, type TensorSource, type ForwardResult, type LanguageModel, type QkParam,
+  anyTrained, checkContext, disposeAdapters, runBlocks, type BlockOutput, loraParams, makeQkAdapters, project,
+  type Batch, type ForwardOptions, type ForwardResult, type LanguageModel, type QkParam,
 } from "./common.ts";
+import { checkNoExtraTensors, hostF32, loadMatrix, loadWeight, TransposedCuts, uploadWeight, type LoadOptions, type TensorSource } from "./weights.ts";
 
 interface Gpt2Block {
   ln1: { w: Tensor; b: Tensor };

@@ -18,9 +18,10 @@ import { add, attention, attentionProbs, embedding, rmsnorm, rotary, swiglu } fr
 import type { LoraAdapter, LoraConfig } from "../src/tensor/lora.ts";
 import type { Tensor } from "../src/tensor/tensor.ts";
 import {
-  anyTrained, checkContext, checkNoExtraTensors, disposeAdapters, runBlocks, type BlockOutput, loadMatrix, loadWeight, loraParams, makeQkAdapters, project, uploadWeight,
-  type Batch, type ForwardOptions, type TensorSource, type ForwardResult, type LanguageModel, type LoadOptions, type QkParam,
+  anyTrained, checkContext, disposeAdapters, runBlocks, type BlockOutput, loraParams, makeQkAdapters, project,
+  type Batch, type ForwardOptions, type ForwardResult, type LanguageModel, type QkParam,
 } from "./common.ts";
+import { checkNoExtraTensors, loadMatrix, loadWeight, uploadWeight, type LoadOptions, type TensorSource } from "./weights.ts";
 
 interface LlamaLayer {
   inputNorm: Tensor;

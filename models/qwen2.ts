@@ -5,7 +5,7 @@
 // true for qwen2), so the same class serves both.
 import type { Runtime } from "../src/gpu/runtime.ts";
 import type { ModelConfig } from "../src/io/config.ts";
-import type { LoadOptions, TensorSource } from "./common.ts";
+import type { LoadOptions, TensorSource } from "./weights.ts";
 import { Llama } from "./llama.ts";
 
 export function loadQwen2(rt: Runtime, config: ModelConfig, ckpt: TensorSource, opts: LoadOptions = {}): Llama {

@@ -1,7 +1,8 @@
 // Architectures by the `model_type` of config.json (the transformers.js way: a plain map).
 import type { Runtime } from "../src/gpu/runtime.ts";
 import { SUPPORTED_MODEL_TYPES, type ModelConfig, type ModelType } from "../src/io/config.ts";
-import type { LanguageModel, LoadOptions, TensorSource } from "./common.ts";
+import type { LanguageModel } from "./common.ts";
+import type { LoadOptions, TensorSource } from "./weights.ts";
 import { Gpt2 } from "./gpt2.ts";
 import { Llama } from "./llama.ts";
 import { loadQwen2 } from "./qwen2.ts";

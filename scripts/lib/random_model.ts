@@ -3,7 +3,7 @@
 // an HF folder (config.json + model.safetensors) to time loading.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { TensorSource } from "../../models/common.ts";
+import type { TensorSource } from "../../models/weights.ts";
 import { parseConfig, type ModelConfig } from "../../src/io/config.ts";
 import { writeSafetensors, type Dtype, type Tensor as StoredTensor } from "../../src/io/safetensors.ts";
 import { Rng } from "../../src/util/random.ts";

@@ -10,7 +10,8 @@ import { QuantCache, quantCacheKey, quantCacheRoot, type CacheSource } from "../
 import { Checkpoint } from "../io/safetensors.ts";
 import { resolveModel, type ModelSource } from "../io/model_source.ts";
 import { buildModel } from "../../models/registry.ts";
-import type { LanguageModel, LoadOptions, TensorSource } from "../../models/common.ts";
+import type { LanguageModel } from "../../models/common.ts";
+import type { LoadOptions, TensorSource } from "../../models/weights.ts";
 import { progress, say, type Progress } from "./progress.ts";
 
 export async function resolveWithProgress(spec: string, revision?: string): Promise<ModelSource> {

@@ -23,7 +23,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import type { QuantStore } from "../../models/common.ts";
+import type { QuantStore } from "../../models/weights.ts";
 import type { Runtime } from "../gpu/runtime.ts";
 import { quantLayout, type QuantFormat } from "../ops/quant.ts";
 import { numel, weight, type Tensor } from "../tensor/tensor.ts";
@@ -223,7 +223,7 @@ function pruneLocalRevisions(root: string, key: QuantCacheKey): void {
 }
 
 /**
- * The cache as the loaders see it (models/common.ts QuantStore): weights are taken from the file
+ * The cache as the loaders see it (models/weights.ts QuantStore): weights are taken from the file
  * when it holds them, and every quantized weight of the model is remembered so that save() can
  * write the file once the model has loaded.
  */
