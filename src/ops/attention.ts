@@ -1,10 +1,12 @@
 // Causal softmax attention with grouped-query heads over right-padded sequences, forward and
-// backward (kernels/attention_forward.wgsl, attention_backward.wgsl, attention_backward_dkdv.wgsl).
+// backward (kernels/attention_forward.wgsl, attention_backward.wgsl, attention_backward_dkdv.wgsl),
+// and the last-row gather (kernels/attention_last_row.wgsl).
 // Layouts as the linear layers produce them: q [B,T,NH,HS], k, v [B,T,NKV,HS], y [B,T,NH,HS];
 // lengths [B] u32 (sequence b holds tokens t < lengths[b], values above T count as T).
 // Requirements: HS a multiple of 4 and at most 128, NH a multiple of NKV.
 import { GpuRuntimeError } from "../gpu/errors.ts";
 import type { GpuBuffer, Runtime } from "../gpu/runtime.ts";
+import { grid1d } from "./grid.ts";
 
 export interface AttentionDims {
   B: number;
@@ -73,6 +75,25 @@ export function attentionForward(
     bind: { q, k, v, lengths, y, probs: out },
     workgroups: [Math.ceil(d.T / ROWS_PER_WORKGROUP), d.NH, d.B],
   });
+}
+
+/**
+ * attLast [B,NH,T] = the row lengths[b]-1 of att [B,NH,T,T] for every (b, h) (zeros when
+ * lengths[b] = 0): with att from the "full" forward this equals, bit for bit, what the "last"
+ * forward writes, without a second attention pass.
+ */
+export function attentionLastRow(
+  rt: Runtime,
+  attLast: GpuBuffer, // [B,NH,T] written
+  att: GpuBuffer, // [B,NH,T,T]
+  lengths: GpuBuffer, // [B] u32
+  d: Pick<AttentionDims, "B" | "T" | "NH">,
+): void {
+  const { B, T, NH } = d;
+  for (const [name, x] of Object.entries({ B, T, NH })) {
+    if (!Number.isInteger(x) || x < 1) throw new GpuRuntimeError(`attentionLastRow: ${name} = ${x} must be a positive integer`);
+  }
+  rt.dispatch("attention_last_row", { params: { B, T, NH }, bind: { att, lengths, attLast }, workgroups: grid1d(B * NH * T, 256) });
 }
 
 export interface AttentionGrads {

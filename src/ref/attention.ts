@@ -75,6 +75,30 @@ export function attentionForward(
 }
 
 /**
+ * attLast [B,NH,T] = att [B,NH,T,T] at row lengths[b]-1 (lengths clamped to T) for every (b, h),
+ * zeros when lengths[b] = 0 (kernels/attention_last_row.wgsl). A pure gather: for att from
+ * attentionForward it gives that function's attLast. No backward (the gradient on attLast enters
+ * attentionBackward as dattLast).
+ */
+export function attentionLastRow(
+  att: ArrayLike<number>, // [B,NH,T,T]
+  lengths: ArrayLike<number>, // [B]
+  d: Pick<AttentionShape, "B" | "T" | "NH">,
+): Float64Array {
+  const { B, T, NH } = d;
+  const attLast = new Float64Array(B * NH * T);
+  for (let b = 0; b < B; b++) {
+    const len = seqLen(lengths, b, T);
+    if (len === 0) continue;
+    for (let h = 0; h < NH; h++) {
+      const src = ((b * NH + h) * T + len - 1) * T;
+      for (let j = 0; j < T; j++) attLast[(b * NH + h) * T + j] = att[src + j];
+    }
+  }
+  return attLast;
+}
+
+/**
  * Gradients of L(y, attLast) given dy = dL/dy and (optionally) dattLast = dL/dattLast, using the
  * saved probabilities att:
  *   dP[t,c] = dy[t] . v[c]  (+ dattLast[c] on the row t = lengths[b]-1)

@@ -6,7 +6,7 @@
 import type { GpuBuffer } from "../gpu/runtime.ts";
 import { abftLossBackward, abftLossForward, type AbftCoefs } from "../ops/abft_loss.ts";
 import { geluBackward, geluForward, swigluBackward, swigluForward } from "../ops/activations.ts";
-import { attentionBackward, attentionForward, type AttentionDims } from "../ops/attention.ts";
+import { attentionBackward, attentionForward, attentionLastRow, type AttentionDims } from "../ops/attention.ts";
 import { scaleInto } from "../ops/axpy.ts";
 import { crossentropyBackward, crossentropyForward } from "../ops/crossentropy.ts";
 import { matmulBackwardInput, matmulBackwardWeight, matmulForward, matmulWeightGradScratchBytes, matmulWeightGradSplits, type WeightDtype } from "../ops/matmul.ts";
@@ -191,7 +191,7 @@ export function attention(
   }
   const att = temp(rt, [B, NH, T, T], "att");
   attentionForward(rt, y.buf, q.buf, k.buf, v.buf, lengths.buf, d, { mode: "full", att: att.buf });
-  if (attLast) attentionForward(rt, scratchY(rt, y), q.buf, k.buf, v.buf, lengths.buf, d, { mode: "last", attLast: attLast.buf });
+  if (attLast) attentionLastRow(rt, attLast.buf, att.buf, lengths.buf, d); // the rows "last" mode would write, bit for bit
   const outputs = attLast ? [y, attLast] : [y];
   record("attention", [q, k, v], outputs, [q, k, v, lengths, att], ([gy, gLast]) => {
     let dy = tensorGrad(gy, "attention");
@@ -215,7 +215,7 @@ export function attention(
   return { y, attLast };
 }
 
-/** A throw-away y for the second (last-row) attention pass: pooled and released at once. */
+/** A throw-away y for an attention pass run only for its probabilities: pooled and released at once. */
 function scratchY(rt: Tensor["rt"], y: Tensor): GpuBuffer {
   const b = rt.pool.acquire(y.byteLength, "attn-y-scratch");
   rt.pool.release(b); // reused only by dispatches recorded later, which run after this one
