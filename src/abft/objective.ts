@@ -9,6 +9,7 @@
 // `seeds` (the mean over the pseudo-batch is taken by the caller's seed scale).
 import type { Batch, LanguageModel } from "../../models/common.ts";
 import { inductionThreshold } from "../ops/abft_loss.ts";
+import { abftLossPack } from "../ops/abft_loss_pack.ts";
 import type { Grad } from "../tensor/autodiff.ts";
 import { abftLoss, crossEntropy, lmHead } from "../tensor/ops.ts";
 import { fromArray, scope, type Tensor } from "../tensor/tensor.ts";
@@ -80,12 +81,29 @@ export async function abftObjective(model: LanguageModel, batch: Batch, labels: 
     for (const a of res.attLast) a.free();
     return out;
   });
+  // every layer's loss, mask and S [B, NH] gathered into one [L, 3, B, NH] buffer: one readback
+  // (one GPU round trip) per call instead of three per layer
+  const rt = batch.ids.rt;
+  const N = B * NH;
+  let all: Float32Array = new Float32Array(0);
+  if (lossT.length * N > 0) {
+    const packed = rt.pool.acquire(lossT.length * 3 * N * 4, "abft-stats");
+    try {
+      lossT.forEach((l, layer) => abftLossPack(rt, packed, { loss: l.loss.buf, mask: l.mask.buf, S: l.S.buf }, { N, layer }));
+      all = await rt.readF32(packed, lossT.length * 3 * N);
+    } finally {
+      rt.pool.release(packed);
+    }
+  }
   const loss = new Array(B).fill(0);
   const inductionHeads = new Array(B).fill(0);
   const masks: Float32Array[] = [];
   const S: Float32Array[] = [];
-  for (const l of lossT) {
-    const [lv, mv, sv] = await Promise.all([l.loss.toF32(), l.mask.toF32(), l.S.toF32()]);
+  lossT.forEach((l, layer) => {
+    const base = layer * 3 * N;
+    const lv = all.subarray(base, base + N);
+    const mv = all.slice(base + N, base + 2 * N);
+    const sv = all.slice(base + 2 * N, base + 3 * N);
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < NH; h++) {
         loss[b] += lv[b * NH + h];
@@ -96,7 +114,7 @@ export async function abftObjective(model: LanguageModel, batch: Batch, labels: 
     S.push(sv);
     l.mask.free();
     l.S.free();
-  }
+  });
   return {
     loss,
     inductionHeads,
