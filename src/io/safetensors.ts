@@ -70,15 +70,23 @@ export class SafetensorsError extends AbftError {
 // ---------------------------------------------------------------------------------------------
 // One file
 
+/**
+ * The largest file mapped whole: a mapping is one Uint8Array, and Bun's typed arrays stop at 4 GiB
+ * (GPT-2 XL's single model.safetensors is 6.4 GB). Larger files are mapped a tensor at a time.
+ */
+export const MAX_WHOLE_MAPPING = 2 ** 32;
+
 /** One .safetensors file, memory mapped. Tensors are views into the mapping. */
 export class SafetensorsFile {
   readonly tensors = new Map<string, TensorInfo>();
   readonly metadata: Record<string, string> = {};
+  /** the whole file, or (files over MAX_WHOLE_MAPPING) only its header; null after close() */
   private map: Uint8Array | null = null;
+  private perTensor = false;
 
   private constructor(readonly path: string) {}
 
-  static open(path: string): SafetensorsFile {
+  static open(path: string, maxWholeMapping = MAX_WHOLE_MAPPING): SafetensorsFile {
     if (!existsSync(path)) throw new SafetensorsError(`${path}: no such file`, "MISSING_FILE");
     const st = statSync(path);
     if (!st.isFile()) throw new SafetensorsError(`${path}: not a file`, "MISSING_FILE");
@@ -88,8 +96,8 @@ export class SafetensorsFile {
       throw new SafetensorsError(`${path}: truncated header: the file has ${size} bytes, fewer than the 8-byte header length`);
     }
     // Bun.mmap refuses empty files; size >= 8 here.
-    const map = Bun.mmap(path, { shared: false });
-    f.map = map;
+    f.perTensor = size > maxWholeMapping;
+    let map = Bun.mmap(path, { shared: false, size: f.perTensor ? 8 : undefined });
     const dv = new DataView(map.buffer, map.byteOffset, 8);
     const headerLen64 = dv.getBigUint64(0, true);
     if (headerLen64 > BigInt(size - 8)) {
@@ -98,6 +106,8 @@ export class SafetensorsFile {
       );
     }
     const headerLen = Number(headerLen64);
+    if (f.perTensor) map = Bun.mmap(path, { shared: false, size: 8 + headerLen });
+    f.map = map;
     let header: unknown;
     try {
       header = JSON.parse(new TextDecoder().decode(map.subarray(8, 8 + headerLen)));
@@ -126,7 +136,14 @@ export class SafetensorsFile {
   /** The raw bytes of a tensor: a view into the mapping (no copy). */
   bytes(name: string): Uint8Array {
     const info = this.info(name);
-    return this.mapping().subarray(info.byteOffset, info.byteOffset + info.byteLength);
+    const map = this.mapping();
+    if (!this.perTensor) return map.subarray(info.byteOffset, info.byteOffset + info.byteLength);
+    if (info.byteLength > MAX_WHOLE_MAPPING) {
+      throw new SafetensorsError(`${this.path}: tensor ${name} has ${info.byteLength} bytes, more than one mapping can hold (${MAX_WHOLE_MAPPING})`);
+    }
+    if (info.byteLength === 0) return new Uint8Array(0);
+    // its own mapping, unmapped by Bun when the last view of it is gone
+    return Bun.mmap(this.path, { shared: false, offset: info.byteOffset, size: info.byteLength });
   }
 
   info(name: string): TensorInfo {

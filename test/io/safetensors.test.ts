@@ -1,7 +1,7 @@
 // safetensors reading (single, sharded, bf16), zero-copy views and misaligned copies, the writer,
 // dtype conversions, and one-line errors for broken checkpoints.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -114,6 +114,44 @@ describe("reading", () => {
       expect(Array.from(m.getF32("b"))).toEqual([1, -2, 3.140625]);
     }
     expect(residues.size).toBe(4); // every alignment of the f32 tensor was exercised
+  });
+});
+
+describe("files over 4 GiB (one mapping cannot hold them: GPT-2 XL's 6.4 GB file)", () => {
+  test("mapped a tensor at a time, every fixture tensor reads the same as from the whole mapping", () => {
+    for (const fx of ["gpt2", "llama-bf16"]) {
+      const path = join(FX, fx, "model.safetensors");
+      const whole = SafetensorsFile.open(path);
+      const pieces = SafetensorsFile.open(path, 64); // pretend the limit is 64 bytes
+      for (const name of whole.tensors.keys()) {
+        expect(Buffer.from(pieces.bytes(name)).equals(Buffer.from(whole.bytes(name)))).toBe(true);
+      }
+      whole.close();
+      pieces.close();
+    }
+  });
+
+  test("a real 4.1 GiB file (sparse) opens, and its last tensor reads back", () => {
+    const rng = testRng("safetensors-big");
+    const tail = rng.normalF32(5);
+    const gap = 2 ** 32 + 4096; // a zero tensor in front pushes the file past 4 GiB
+    const header = { zeros: { dtype: "F32", shape: [gap / 4], data_offsets: [0, gap] }, tail: { dtype: "F32", shape: [5], data_offsets: [gap, gap + 20] } };
+    let json = JSON.stringify(header);
+    json += " ".repeat((8 - (json.length % 8)) % 8);
+    const path = join(tmp, "big.safetensors");
+    const fd = openSync(path, "w");
+    const head = Buffer.alloc(8 + json.length);
+    head.writeBigUInt64LE(BigInt(json.length), 0);
+    head.write(json, 8);
+    writeSync(fd, head);
+    ftruncateSync(fd, 8 + json.length + gap); // sparse: no disk used
+    writeSync(fd, new Uint8Array(tail.buffer), 0, 20, 8 + json.length + gap);
+    closeSync(fd);
+    const ck = Checkpoint.open(path);
+    expect(Array.from(ck.get("tail").data)).toEqual(Array.from(tail));
+    expect(() => ck.get("zeros")).toThrow(/tensor zeros has 4294971392 bytes, more than one mapping can hold/);
+    ck.close();
+    rmSync(path);
   });
 });
 
