@@ -12,13 +12,13 @@ import { loadTaskData, resolveTask, withDataPath } from "../../src/icl/tasks.ts"
 import { loadConfig } from "../../src/io/config.ts";
 import { Checkpoint } from "../../src/io/safetensors.ts";
 import { loadTokenizer } from "../../src/tokenize/tokenizer.ts";
+import { numberOption } from "../lib/args.ts";
 import { MiB, printTable, writeResults, type Row } from "../lib/report.ts";
 
 const SHARED = join(import.meta.dir, "..", "..", "..", "shared");
 
 export async function main(args: string[]): Promise<number> {
-  const i = args.indexOf("--steps");
-  const steps = i >= 0 ? Number(args[i + 1]) : 2000;
+  const steps = numberOption(args, "--steps", 2000);
   const rt = await getRuntime();
   const baby = join(SHARED, "models", "babygpt2");
   const ckpt = Checkpoint.open(baby);
