@@ -36,7 +36,7 @@ export async function main(args: string[]): Promise<number> {
     const s = (performance.now() - t0) / 1000;
     const meanLen = prompts.reduce((a, p) => a + p.input_ids.length, 0) / prompts.length;
     rows.push({ model: name, inputs: prompts.length, "mean tokens": meanLen, "micro-batch": micro, seconds: s, "inputs/s": prompts.length / s, "activation peak MiB": (rt.pool.stats.peak - peak0) / MiB });
-    console.error(`${name}: ${(prompts.length / s).toFixed(1)} inputs/s`);
+    console.error(`${name}: ${(prompts.length / s).toPrecision(3)} inputs/s`);
   };
 
   // babygpt2 on real SST-2 prompts
