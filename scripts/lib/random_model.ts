@@ -5,7 +5,8 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { TensorSource } from "../../models/weights.ts";
 import { parseConfig, type ModelConfig } from "../../src/io/config.ts";
-import { writeSafetensors, type Dtype, type Tensor as StoredTensor } from "../../src/io/safetensors.ts";
+import type { Dtype, Tensor as StoredTensor } from "../../src/io/safetensors.ts";
+import { writeSafetensors } from "../../src/io/safetensors_writer.ts";
 import { Rng } from "../../src/util/random.ts";
 
 const gpt2 = (n_embd: number, n_layer: number, n_head: number) => ({

@@ -6,7 +6,8 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { ModelConfig } from "../io/config.ts";
-import { bf16ToF32, Checkpoint, f16ToF32, writeSafetensors, type TensorToWrite } from "../io/safetensors.ts";
+import { bf16ToF32, Checkpoint, f16ToF32 } from "../io/safetensors.ts";
+import { writeSafetensors, type TensorToWrite } from "../io/safetensors_writer.ts";
 import { AbftError } from "../gpu/errors.ts";
 
 /** The LoRA scale alpha/r of a run's trained tensors (0 when it trained the matrices themselves). */

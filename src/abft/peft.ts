@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LanguageModel, QkParam } from "../../models/common.ts";
-import { writeSafetensors, type TensorToWrite } from "../io/safetensors.ts";
+import { writeSafetensors, type TensorToWrite } from "../io/safetensors_writer.ts";
 
 export async function savePeftAdapter(dir: string, model: LanguageModel, params: QkParam[], baseModel: string, revision?: string): Promise<string> {
   const lora = model.loraConfig();

@@ -10,7 +10,8 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeF
 import { join } from "node:path";
 import type { LanguageModel, QkParam } from "../../models/common.ts";
 import { AbftError } from "../gpu/errors.ts";
-import { Checkpoint, writeSafetensors, type TensorToWrite } from "../io/safetensors.ts";
+import { Checkpoint } from "../io/safetensors.ts";
+import { writeSafetensors, type TensorToWrite } from "../io/safetensors_writer.ts";
 import type { QuantFormat } from "../ops/quant.ts";
 import type { StepRecord, Trainer, TrainState } from "./train.ts";
 

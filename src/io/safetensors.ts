@@ -1,5 +1,5 @@
 // safetensors checkpoints: reading (single file or sharded through model.safetensors.index.json)
-// by memory mapping, and writing.
+// by memory mapping. Writing is in safetensors_writer.ts.
 //
 // Format (https://github.com/huggingface/safetensors, "Format" in its README):
 //   [u64 little-endian N][N bytes of JSON header][data]
@@ -12,12 +12,12 @@
 // the tensor's bytes are copied into a fresh aligned array (only that tensor).
 // Supported element types: F32, BF16, F16. Other dtypes are parsed (so that byte ranges are checked)
 // but reading such a tensor throws an error that names the tensor, its dtype and the file.
-import { existsSync, readFileSync, statSync, renameSync, openSync, writeSync, closeSync, unlinkSync } from "node:fs";
-import { dirname, join, basename } from "node:path";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { AbftError } from "../gpu/errors.ts";
 
 /** Every dtype the safetensors format defines, with its size in bytes. */
-const DTYPE_BYTES: Record<string, number> = {
+export const DTYPE_BYTES: Record<string, number> = {
   BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, F8_E8M0: 1,
   I16: 2, U16: 2, F16: 2, BF16: 2,
   I32: 4, U32: 4, F32: 4,
@@ -52,13 +52,6 @@ export interface Tensor {
 }
 
 /** A tensor to write. F32 data is a Float32Array; BF16 / F16 data is a Uint16Array of raw bits. */
-export interface TensorToWrite {
-  dtype: Dtype;
-  shape: number[];
-  /** the values, or a function that makes them when the writer reaches this tensor (so a large
-   * file is written holding one tensor in memory at a time) */
-  data: Float32Array | Uint16Array | (() => Float32Array | Uint16Array);
-}
 
 /** A checkpoint that cannot be read: the message names the file and what is wrong. */
 export class SafetensorsError extends AbftError {
@@ -366,82 +359,4 @@ export function f16ToF32(src: Uint16Array): Float32Array {
     else out[i] = sign * (1024 + mant) * 2 ** (exp - 25);
   }
   return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Writing
-
-/**
- * Writes a .safetensors file. Tensors are laid out as HF's writer does (larger dtypes first, then
- * by name), the header is padded with spaces to a multiple of 8 bytes, so every F32 tensor lands
- * 4-byte aligned. The file is written under a temporary name and renamed, so a crash never leaves
- * a half-written checkpoint under the final name.
- */
-export function writeSafetensors(
-  path: string,
-  tensors: Record<string, TensorToWrite> | Map<string, TensorToWrite>,
-  metadata: Record<string, string> = {},
-): void {
-  const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
-  for (const [k, v] of Object.entries(metadata)) {
-    if (typeof v !== "string") throw new SafetensorsError(`${path}: metadata ${k} is not a string`);
-  }
-  const order = entries.sort(([na, a], [nb, b]) => DTYPE_BYTES[b.dtype] - DTYPE_BYTES[a.dtype] || (na < nb ? -1 : na > nb ? 1 : 0));
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length) header.__metadata__ = metadata;
-  let offset = 0;
-  for (const [name, t] of order) {
-    if (name === "__metadata__") throw new SafetensorsError(`${path}: a tensor may not be named __metadata__`);
-    if (!(SUPPORTED_DTYPES as readonly string[]).includes(t.dtype)) {
-      throw new SafetensorsError(`${path}: tensor ${name}: cannot write dtype ${t.dtype}`, "UNSUPPORTED_DTYPE");
-    }
-    const n = t.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[t.dtype];
-    if (typeof t.data !== "function") checkData(path, name, t, t.data);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + n] };
-    offset += n;
-  }
-  const json = JSON.stringify(header);
-  const enc = new TextEncoder();
-  let hb = enc.encode(json);
-  const pad = (8 - (hb.length % 8)) % 8;
-  if (pad) hb = enc.encode(json + " ".repeat(pad));
-  const head = new Uint8Array(8 + hb.length);
-  new DataView(head.buffer).setBigUint64(0, BigInt(hb.length), true);
-  head.set(hb, 8);
-
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, "w");
-  try {
-    writeAll(fd, head);
-    for (const [name, t] of order) {
-      const data = typeof t.data === "function" ? checkData(path, name, t, t.data()) : t.data;
-      writeAll(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    }
-  } catch (e) {
-    closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {}
-    throw e;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
-}
-
-/** Refuses data whose array type or length disagrees with the tensor's dtype and shape. */
-function checkData(path: string, name: string, t: TensorToWrite, data: Float32Array | Uint16Array): Float32Array | Uint16Array {
-  const want = t.dtype === "F32" ? Float32Array : Uint16Array;
-  if (!(data instanceof want)) {
-    throw new SafetensorsError(`${path}: tensor ${name}: ${t.dtype} data must be a ${want.name}`);
-  }
-  const numel = t.shape.reduce((a, b) => a * b, 1);
-  if (numel !== data.length) {
-    throw new SafetensorsError(`${path}: tensor ${name}: shape [${t.shape.join(", ")}] has ${numel} elements but the data has ${data.length}`);
-  }
-  return data;
-}
-
-function writeAll(fd: number, b: Uint8Array): void {
-  let done = 0;
-  while (done < b.length) done += writeSync(fd, b, done, Math.min(b.length - done, 1 << 30));
 }

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { writeSafetensors } from "../../src/io/safetensors.ts";
+import { writeSafetensors } from "../../src/io/safetensors_writer.ts";
 import { SHARED } from "../helpers.ts";
 
 const MAIN = `${import.meta.dir}/../../src/cli/main.ts`;

@@ -11,8 +11,8 @@ import {
   bf16ToF32,
   f16ToF32,
   f32ToBf16,
-  writeSafetensors,
 } from "../../src/io/safetensors.ts";
+import { writeSafetensors } from "../../src/io/safetensors_writer.ts";
 import { SHARED, testRng } from "../helpers.ts";
 
 const FX = join(SHARED, "fixtures");
