@@ -21,7 +21,7 @@
 // version, or whose weights do not have the shapes the model expects is ignored with a one-line
 // warning and written anew.
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { QuantStore } from "../../models/weights.ts";
 import type { Runtime } from "../gpu/runtime.ts";
@@ -29,6 +29,7 @@ import { quantLayout, type QuantFormat } from "../ops/quant.ts";
 import { numel, weight, type Tensor } from "../tensor/tensor.ts";
 import { hubCacheDir, repoFolderName } from "./hf_cache.ts";
 import { SafetensorsFile } from "./safetensors.ts";
+import { AtomicFile, safetensorsHead } from "./safetensors_writer.ts";
 
 /** The layout version: a file written by another layout is stale. */
 export const QUANT_CACHE_VERSION = "1";
@@ -178,40 +179,24 @@ export async function writeQuantCache(path: string, key: QuantCacheKey, weights:
   header.__metadata__ = {
     abft_quant_cache: QUANT_CACHE_VERSION, model: key.model, revision: key.revision, format: key.format, shapes: JSON.stringify(shapes),
   };
-  const enc = new TextEncoder();
-  const json = JSON.stringify(header);
-  const hb = enc.encode(json + " ".repeat((8 - (enc.encode(json).length % 8)) % 8)); // data 8-byte aligned
-  const head = new Uint8Array(8 + hb.length);
-  new DataView(head.buffer).setBigUint64(0, BigInt(hb.length), true);
-  head.set(hb, 8);
-
+  const head = safetensorsHead(header); // data 8-byte aligned
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = openSync(tmp, "w");
+  const file = AtomicFile.create(path);
   try {
-    writeAll(fd, head);
+    file.write(head);
     for (const w of weights) {
       const b = await w.read();
       if (b.byteLength !== w.bytes) throw new Error(`quantized cache: ${w.name} gave ${b.byteLength} bytes, expected ${w.bytes}`);
-      writeAll(fd, b);
+      file.write(b);
     }
-    fsyncSync(fd);
-    closeSync(fd);
   } catch (e) {
-    closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {}
+    file.abort();
     throw e;
   }
-  renameSync(tmp, path);
+  file.commit(true);
   return head.length + offset;
 }
 
-function writeAll(fd: number, b: Uint8Array): void {
-  let done = 0;
-  while (done < b.length) done += writeSync(fd, b, done, Math.min(b.length - done, 1 << 30));
-}
 
 /** Deletes the other content hashes of a local folder's entry (they can never match again). */
 function pruneLocalRevisions(root: string, key: QuantCacheKey): void {

@@ -1,5 +1,5 @@
 // Writing .safetensors files (the format: src/io/safetensors.ts): checkpoints, run results, exports.
-import { closeSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { DTYPE_BYTES, SafetensorsError, SUPPORTED_DTYPES, type Dtype } from "./safetensors.ts";
 
@@ -40,6 +40,22 @@ export function writeSafetensors(
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + n] };
     offset += n;
   }
+  const file = AtomicFile.create(path);
+  try {
+    file.write(safetensorsHead(header));
+    for (const [name, t] of order) {
+      const data = typeof t.data === "function" ? checkData(path, name, t, t.data()) : t.data;
+      file.write(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
+  } catch (e) {
+    file.abort();
+    throw e;
+  }
+  file.commit();
+}
+
+/** The length prefix and JSON header, padded with spaces so that the data starts 8-byte aligned. */
+export function safetensorsHead(header: Record<string, unknown>): Uint8Array {
   const json = JSON.stringify(header);
   const enc = new TextEncoder();
   let hb = enc.encode(json);
@@ -48,24 +64,43 @@ export function writeSafetensors(
   const head = new Uint8Array(8 + hb.length);
   new DataView(head.buffer).setBigUint64(0, BigInt(hb.length), true);
   head.set(hb, 8);
+  return head;
+}
 
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, "w");
-  try {
-    writeAll(fd, head);
-    for (const [name, t] of order) {
-      const data = typeof t.data === "function" ? checkData(path, name, t, t.data()) : t.data;
-      writeAll(fd, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
-    }
-  } catch (e) {
-    closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {}
-    throw e;
+/**
+ * A file written under a temporary name in its folder and renamed on commit(): a crash never
+ * leaves a half-written file under the final name. abort() removes the temporary file.
+ */
+export class AtomicFile {
+  private constructor(
+    readonly path: string,
+    private readonly tmp: string,
+    private readonly fd: number,
+  ) {}
+
+  static create(path: string): AtomicFile {
+    const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+    return new AtomicFile(path, tmp, openSync(tmp, "w"));
   }
-  closeSync(fd);
-  renameSync(tmp, path);
+
+  write(b: Uint8Array): void {
+    let done = 0;
+    while (done < b.length) done += writeSync(this.fd, b, done, Math.min(b.length - done, 1 << 30));
+  }
+
+  /** Closes (after fsync when asked: a cache that must survive a power cut) and renames into place. */
+  commit(fsync = false): void {
+    if (fsync) fsyncSync(this.fd);
+    closeSync(this.fd);
+    renameSync(this.tmp, this.path);
+  }
+
+  abort(): void {
+    closeSync(this.fd);
+    try {
+      unlinkSync(this.tmp);
+    } catch {}
+  }
 }
 
 /** Refuses data whose array type or length disagrees with the tensor's dtype and shape. */
@@ -79,9 +114,4 @@ function checkData(path: string, name: string, t: TensorToWrite, data: Float32Ar
     throw new SafetensorsError(`${path}: tensor ${name}: shape [${t.shape.join(", ")}] has ${numel} elements but the data has ${data.length}`);
   }
   return data;
-}
-
-function writeAll(fd: number, b: Uint8Array): void {
-  let done = 0;
-  while (done < b.length) done += writeSync(fd, b, done, Math.min(b.length - done, 1 << 30));
 }
