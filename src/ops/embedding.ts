@@ -28,8 +28,6 @@ export interface EmbeddingDims {
   /** rows of wpe (needed with wpe) */
   P?: number;
   dtype: EmbeddingDtype;
-  /** overrides the adapter's storage binding limit (tests: slice small tables) */
-  maxBindingBytes?: number;
 }
 
 export function embeddingForward(rt: Runtime, a: EmbeddingArgs, d: EmbeddingDims): void {
@@ -38,7 +36,7 @@ export function embeddingForward(rt: Runtime, a: EmbeddingArgs, d: EmbeddingDims
   if (usePos && !(d.P && d.P > 0)) throw new Error("embeddingForward: wpe needs P (its number of rows)");
   if (d.N === 0) return;
   // a table over the binding limit is read a slice of rows per dispatch; each token is in one slice
-  for (const s of tableSlices(rt, a.wte, d.V, d.C, d.dtype === "f32" ? 4 : 2, d.maxBindingBytes, "embedding table")) {
+  for (const s of tableSlices(rt, a.wte, d.V, d.C, d.dtype, "embedding table")) {
     rt.dispatch(`embedding_forward:forward_${d.dtype}`, {
       params: { N: d.N, C: d.C, V: d.V, P: usePos ? d.P! : 1, usePos: usePos ? 1 : 0, row0: s.row0, rows: s.rows },
       // without positions the unused bindings get the (read-only) ids and the table again

@@ -28,13 +28,11 @@ export interface LmHeadDims {
   V: number;
   /** storage of the weight (default f32) */
   dtype?: WeightDtype;
-  /** overrides the adapter's storage binding limit (tests: slice small weights) */
-  maxBindingBytes?: number;
 }
 
 /** The weight's vocabulary slices (one, the whole weight, when it fits in a binding). */
 function weightSlices(rt: Runtime, weight: GpuBuffer, d: LmHeadDims): TableSlice[] {
-  return tableSlices(rt, weight, d.V, d.C, (d.dtype ?? "f32") === "f32" ? 4 : 2, d.maxBindingBytes, "LM head weight");
+  return tableSlices(rt, weight, d.V, d.C, d.dtype ?? "f32", "LM head weight");
 }
 
 function columns(what: string, d: LmHeadDims, cols: GpuBuffer | undefined): number {

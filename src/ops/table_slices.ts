@@ -6,6 +6,7 @@
 // is one slice: the whole buffer, bound as before.
 import { GpuRuntimeError } from "../gpu/errors.ts";
 import type { BufferSlice, GpuBuffer, Runtime } from "../gpu/runtime.ts";
+import type { WeightDtype } from "./matmul.ts";
 
 export interface TableSlice {
   /** first table row in this slice */
@@ -22,15 +23,13 @@ function gcd(a: number, b: number): number {
 }
 
 /**
- * The slices of table `buf` ([V, C], `elementBytes` per element). `maxBindingBytes` overrides the
- * runtime's slice limit (the adapter's binding limit unless lowered; tests slice small tables).
+ * The slices of table `buf` ([V, C] in `dtype`) under the runtime's slice limit (rt.sliceLimit: the
+ * adapter's binding limit unless a test lowers it).
  */
-export function tableSlices(
-  rt: Runtime, buf: GpuBuffer, V: number, C: number, elementBytes: number, maxBindingBytes?: number, what = "table",
-): TableSlice[] {
-  const maxBind = Math.min(maxBindingBytes ?? rt.sliceLimit, rt.gpu.limits.maxStorageBufferBindingSize);
+export function tableSlices(rt: Runtime, buf: GpuBuffer, V: number, C: number, dtype: WeightDtype, what = "table"): TableSlice[] {
+  const maxBind = Math.min(rt.sliceLimit, rt.gpu.limits.maxStorageBufferBindingSize);
   const align = rt.gpu.limits.minStorageBufferOffsetAlignment;
-  const rowBytes = C * elementBytes;
+  const rowBytes = C * (dtype === "f32" ? 4 : 2);
   const tableBytes = Math.ceil((V * rowBytes) / 4) * 4;
   if (tableBytes <= maxBind) return [{ row0: 0, rows: V, binding: buf }];
   const step = align / gcd(align, rowBytes); // rows per aligned offset

@@ -25,13 +25,24 @@ function table(rng: Rng, n: number, dtype: WeightDtype): { data: Float32Array | 
 }
 
 /** A binding limit that cuts a [V, C] table into about `parts` slices (at least one aligned step each). */
-function limitFor(rt: Runtime, V: number, C: number, bytes: number, parts: number): number {
+function limitFor(rt: Runtime, V: number, C: number, dtype: WeightDtype, parts: number): number {
   const align = rt.gpu.limits.minStorageBufferOffsetAlignment;
-  const rowBytes = C * bytes;
+  const rowBytes = C * (dtype === "f32" ? 4 : 2);
   let step = 1;
   while ((step * rowBytes) % align !== 0) step++;
   const rowsPer = Math.max(step, Math.ceil(V / parts / step) * step);
   return rowsPer * rowBytes + 4; // a little over: slices end on whole aligned steps anyway
+}
+
+/** Runs `fn` with the runtime's slice limit lowered to `limit` bytes. */
+async function withSliceLimit<T>(rt: Runtime, limit: number, fn: () => T | Promise<T>): Promise<T> {
+  const saved = rt.sliceLimit;
+  rt.sliceLimit = limit;
+  try {
+    return await fn();
+  } finally {
+    rt.sliceLimit = saved;
+  }
 }
 
 function release(rt: Runtime, ...bufs: (GpuBuffer | undefined)[]): void {
@@ -43,9 +54,10 @@ const DTYPES: WeightDtype[] = ["f32", "bf16", "f16"];
 test("tableSlices cuts at aligned whole rows, covers every row once, and refuses rows wider than a binding", async () => {
   const rt = await gpuRuntime();
   const align = rt.gpu.limits.minStorageBufferOffsetAlignment;
-  for (const [V, C, bytes] of [[1000, 13, 4], [777, 13, 2], [301, 70, 2], [50, 1, 4]] as const) {
+  for (const [V, C, dtype] of [[1000, 13, "f32"], [777, 13, "bf16"], [301, 70, "f16"], [50, 1, "f32"]] as const) {
+    const bytes = dtype === "f32" ? 4 : 2;
     const buf = rt.pool.acquire(Math.ceil((V * C * bytes) / 4) * 4);
-    const slices = tableSlices(rt, buf, V, C, bytes, limitFor(rt, V, C, bytes, 3));
+    const slices = await withSliceLimit(rt, limitFor(rt, V, C, dtype, 3), () => tableSlices(rt, buf, V, C, dtype));
     expect(slices.length).toBeGreaterThan(1);
     let next = 0;
     for (const s of slices) {
@@ -60,11 +72,13 @@ test("tableSlices cuts at aligned whole rows, covers every row once, and refuses
     }
     expect(next).toBe(V);
     // a table that fits is bound whole
-    expect(tableSlices(rt, buf, V, C, bytes, buf.size)).toEqual([{ row0: 0, rows: V, binding: buf }]);
+    expect(await withSliceLimit(rt, buf.size, () => tableSlices(rt, buf, V, C, dtype))).toEqual([{ row0: 0, rows: V, binding: buf }]);
     release(rt, buf);
   }
   const wide = rt.pool.acquire(4096);
-  expect(() => tableSlices(rt, wide, 4, 256, 4, 512, "wide table")).toThrow(/wide table: a slice of 1 rows of 1024 bytes is larger than/);
+  await withSliceLimit(rt, 512, () => {
+    expect(() => tableSlices(rt, wide, 4, 256, "f32", "wide table")).toThrow(/wide table: a slice of 1 rows of 1024 bytes is larger than/);
+  });
   release(rt, wide);
 });
 
@@ -96,11 +110,11 @@ describe("sliced tables", () => {
       const pos = Uint32Array.from({ length: N }, () => rng.int(P));
       const WTE = rt.upload(wte.data), WPE = rt.upload(wpe.data), IDS = rt.upload(ids), POS = rt.upload(pos);
       const whole = rt.pool.acquire(N * C * 4), sliced = rt.pool.acquire(N * C * 4);
-      const bytes = dtype === "f32" ? 4 : 2;
-      const maxBindingBytes = limitFor(rt, V, C, bytes, 4);
-      expect(tableSlices(rt, WTE, V, C, bytes, maxBindingBytes).length).toBeGreaterThanOrEqual(3);
       embeddingForward(rt, { out: whole, ids: IDS, wte: WTE, wpe: WPE, pos: POS }, { N, C, V, P, dtype });
-      embeddingForward(rt, { out: sliced, ids: IDS, wte: WTE, wpe: WPE, pos: POS }, { N, C, V, P, dtype, maxBindingBytes });
+      await withSliceLimit(rt, limitFor(rt, V, C, dtype, 4), () => {
+        expect(tableSlices(rt, WTE, V, C, dtype).length).toBeGreaterThanOrEqual(3);
+        embeddingForward(rt, { out: sliced, ids: IDS, wte: WTE, wpe: WPE, pos: POS }, { N, C, V, P, dtype });
+      });
       const a = await rt.readF32(whole, N * C), b = await rt.readF32(sliced, N * C);
       expect(Buffer.from(b.buffer).equals(Buffer.from(a.buffer))).toBe(true);
       expectClose(b, embeddingRef(ids, wte.values, C, wpe.values, pos), { rtol: 1e-6, atol: 1e-6, label: `sliced embedding ${dtype}` });
@@ -119,13 +133,13 @@ describe("sliced tables", () => {
       // chosen columns from every slice, one twice, plus the first and last ids
       const cols = Uint32Array.from([0, V - 1, ...Array.from({ length: 9 }, () => rng.int(V)), 5]);
       const H = rt.upload(h), W = rt.upload(w.data), ROWS = rt.upload(rows), COLS = rt.upload(cols);
-      const maxBindingBytes = limitFor(rt, V, C, dtype === "f32" ? 4 : 2, 3);
-      expect(tableSlices(rt, W, V, C, dtype === "f32" ? 4 : 2, maxBindingBytes).length).toBeGreaterThanOrEqual(2);
+      const limit = limitFor(rt, V, C, dtype, 3);
+      await withSliceLimit(rt, limit, () => expect(tableSlices(rt, W, V, C, dtype).length).toBeGreaterThanOrEqual(2));
       for (const chosen of [COLS, undefined]) {
         const J = chosen ? cols.length : V;
         const whole = rt.pool.acquire(R * J * 4), sliced = rt.pool.acquire(R * J * 4);
         lmHeadForward(rt, { logits: whole, h: H, weight: W, rows: ROWS, cols: chosen }, { R, J, C, M, V, dtype });
-        lmHeadForward(rt, { logits: sliced, h: H, weight: W, rows: ROWS, cols: chosen }, { R, J, C, M, V, dtype, maxBindingBytes });
+        await withSliceLimit(rt, limit, () => lmHeadForward(rt, { logits: sliced, h: H, weight: W, rows: ROWS, cols: chosen }, { R, J, C, M, V, dtype }));
         const a = await rt.readF32(whole, R * J), b = await rt.readF32(sliced, R * J);
         expect(Buffer.from(b.buffer).equals(Buffer.from(a.buffer))).toBe(true);
         expectClose(b, lmForwardRef(h, w.values, rows, chosen ? cols : null, C, V), {
@@ -146,7 +160,7 @@ describe("sliced tables", () => {
       const rows = Uint32Array.from(rng.sample(M, R));
       const cols = Uint32Array.from([V - 1, 0, ...Array.from({ length: 6 }, () => rng.int(V))]);
       const W = rt.upload(w.data), ROWS = rt.upload(rows), COLS = rt.upload(cols);
-      const maxBindingBytes = limitFor(rt, V, C, dtype === "f32" ? 4 : 2, 3);
+      const limit = limitFor(rt, V, C, dtype, 3);
       for (const [chosen, splits] of [[COLS, 1], [undefined, 1], [undefined, 3]] as const) {
         const J = chosen ? cols.length : V;
         const dlogits = rng.normalF32(R * J);
@@ -154,7 +168,9 @@ describe("sliced tables", () => {
         const DL = rt.upload(dlogits), DH = rt.upload(init);
         const bytes = lmHeadBackwardScratchBytes({ R, C, splits });
         const scratch = bytes > 0 ? rt.pool.acquire(bytes) : undefined;
-        lmHeadBackward(rt, { dh: DH, dlogits: DL, weight: W, rows: ROWS, cols: chosen, scratch }, { R, J, C, M, V, dtype, splits, maxBindingBytes });
+        await withSliceLimit(rt, limit, () =>
+          lmHeadBackward(rt, { dh: DH, dlogits: DL, weight: W, rows: ROWS, cols: chosen, scratch }, { R, J, C, M, V, dtype, splits }),
+        );
         const want = lmBackwardRef(dlogits, w.values, rows, chosen ? cols : null, M, C, V).map((v, i) => v + init[i]);
         expectClose(await rt.readF32(DH, M * C), want, {
           rtol: 1e-5, atol: 4 * EPS32 * (J + 4) + 1e-7, label: `sliced lm_head backward ${dtype} ${chosen ? "chosen" : "all"} splits ${splits}`,
