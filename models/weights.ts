@@ -39,15 +39,6 @@ export interface QuantStore {
   put(name: string, t: Tensor): void;
 }
 
-/** Quantizes a just-loaded weight (and frees the original) when the options ask for it. */
-export function maybeQuantize(t: Tensor, opts: LoadOptions, trainedQK = false): Tensor {
-  const q = quantFormatFor(opts, trainedQK);
-  if (!q) return t;
-  const out = quantizeTensor(t, q, t.name);
-  t.dispose();
-  return out;
-}
-
 /** The format a matrix is stored in under these options (null: as loaded). W_Q/W_K only with LoRA. */
 export function quantFormatFor(opts: LoadOptions, trainedQK = false): QuantFormat | null {
   const q = opts.quant;
@@ -65,7 +56,9 @@ export function loadMatrix(opts: LoadOptions, name: string, shape: readonly numb
   if (!format) return load();
   const cached = opts.quantStore?.take(name, shape, format);
   if (cached) return cached;
-  const t = maybeQuantize(load(), opts, trainedQK);
+  const full = load();
+  const t = quantizeTensor(full, format, full.name);
+  full.dispose();
   opts.quantStore?.put(name, t);
   return t;
 }
@@ -176,15 +169,8 @@ export function hostF32(ckpt: TensorSource, name: string): Float32Array {
   return t.dtype === "F32" ? (t.data as Float32Array).slice() : toF32(t.data as Uint16Array, DTYPES[t.dtype]);
 }
 
-export function toF32(bits: Uint16Array, dtype: DType): Float32Array {
+function toF32(bits: Uint16Array, dtype: DType): Float32Array {
   return dtype === "bf16" ? bf16ToF32(bits) : f16ToF32(bits);
-}
-
-/** [rows, cols] → [cols, rows] on the host (the tests' reference for kernels/transpose.wgsl). */
-export function transpose2d<A extends Float32Array | Uint16Array>(src: A, rows: number, cols: number): A {
-  const out = new (src.constructor as { new (n: number): A })(src.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c];
-  return out;
 }
 
 /** The data as a whole number of u32 words (rt.write drops a trailing half word): a copy only for an odd 16-bit count. */

@@ -11,7 +11,7 @@ import { Checkpoint } from "../io/safetensors.ts";
 import { resolveModel, type ModelSource } from "../io/model_source.ts";
 import { buildModel } from "../../models/registry.ts";
 import type { LanguageModel } from "../../models/common.ts";
-import type { LoadOptions, TensorSource } from "../../models/weights.ts";
+import { quantFormatFor, type LoadOptions, type TensorSource } from "../../models/weights.ts";
 import { progress, say, type Progress } from "./progress.ts";
 
 export async function resolveWithProgress(spec: string, revision?: string): Promise<ModelSource> {
@@ -63,7 +63,7 @@ export async function openModel(src: ModelSource, opts: OpenOptions = {}): Promi
 export async function buildModelCached(
   rt: Runtime, src: CacheSource & { config: ModelConfig }, ckpt: TensorSource, opts: OpenOptions = {}, log: (line: string) => void = say,
 ): Promise<LanguageModel> {
-  const format = opts.quant && opts.quant !== "none" ? opts.quant : null;
+  const format = quantFormatFor(opts);
   const root = opts.quantCacheRoot ?? quantCacheRoot();
   const on = opts.quantCache ?? !!(src.repoId && src.revision);
   if (!format || !on || !root) return buildModel(rt, src.config, ckpt, opts);

@@ -1,10 +1,10 @@
-// kernels/transpose.wgsl against a host transpose (models/weights.ts transpose2d, the loop that
+// kernels/transpose.wgsl against a host transpose (src/ref/transpose.ts transpose2d, the loop that
 // loading used before) and the host's exact widening (src/io/safetensors.ts bf16ToF32, f16ToF32).
 // A transpose moves bits, so everything is compared bit for bit (NaN only as NaN: f16 NaN payloads
 // are not canonicalised on the GPU). 16-bit inputs are random bit patterns: subnormals, infinities
 // and NaNs included.
 import { expect, test } from "bun:test";
-import { transpose2d } from "../../models/weights.ts";
+import { transpose2d } from "../../src/ref/transpose.ts";
 import { bf16ToF32, f16ToF32 } from "../../src/io/safetensors.ts";
 import type { WeightDtype } from "../../src/ops/matmul.ts";
 import { storedBytes, transpose, widenToF32 } from "../../src/ops/transpose.ts";
