@@ -59,6 +59,7 @@ export async function abftObjective(model: LanguageModel, batch: Batch, labels: 
   const K = labels[0].labelPositions.length;
   if (labels.some((l) => l.labelPositions.length !== K)) throw new Error("ABFT: every prompt of a batch needs the same number of demonstrations");
   const NH = model.config.nHeads;
+  const rt = batch.ids.rt;
   const lossT = scope(() => {
     const labelPos = new Uint32Array(B * K);
     const correct = new Uint32Array(B * K);
@@ -68,7 +69,6 @@ export async function abftObjective(model: LanguageModel, batch: Batch, labels: 
         correct[b * K + i] = l.correctPositions.includes(p) ? 1 : 0;
       });
     });
-    const rt = batch.ids.rt;
     const inputs = {
       labelPos: fromArray(rt, labelPos, [B, K], "labelPos"),
       correct: fromArray(rt, correct, [B, K], "correct"),
@@ -83,7 +83,6 @@ export async function abftObjective(model: LanguageModel, batch: Batch, labels: 
   });
   // every layer's loss, mask and S [B, NH] gathered into one [L, 3, B, NH] buffer: one readback
   // (one GPU round trip) per call instead of three per layer
-  const rt = batch.ids.rt;
   const N = B * NH;
   let all: Float32Array = new Float32Array(0);
   if (lossT.length * N > 0) {
